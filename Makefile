@@ -1,0 +1,32 @@
+# HyperFlow AMQP executor and hyperflow-top. `make` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN := bin
+CMDS := $(notdir $(wildcard cmd/*))
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build every command into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+demo: build ## start a private broker, executors and sample jobs, and watch them
+	scripts/demo.sh
+
+test: ## run every test against real servers started privately on loopback
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	scripts/with-servers.sh --rabbitmq -- $(GO) test -race -count=1 -timeout 30m ./...
+
+bench: build ## measure the executor against a bare baseline on the real broker
+	scripts/with-servers.sh --rabbitmq -- scripts/bench.sh
+
+clean: ## remove built binaries
+	rm -rf $(BIN)
+
+.PHONY: help build demo test bench clean

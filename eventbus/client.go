@@ -1,0 +1,184 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// DefaultExchange is the topic exchange events are published to.
+const DefaultExchange = "hyperflow.events"
+
+// Client owns one AMQP connection and the channel everything is published on.
+// The publishing channel is in confirm mode: Publish sends without waiting,
+// PublishConfirmed waits for the broker's confirmation. Consumers get channels
+// of their own from Channel. A Client is safe for concurrent use.
+//
+// Ownership: the Client is the only place that holds the connection; when it
+// is lost, Done is closed and the owner builds a new Client.
+type Client struct {
+	conn *amqp.Connection
+	log  *slog.Logger
+
+	mu  sync.Mutex // serialises publishes so confirms match publish order
+	pub *amqp.Channel
+
+	done    chan struct{}
+	closeMu sync.Mutex
+	err     error
+}
+
+// Dial connects to url and opens the confirm-mode publishing channel.
+func Dial(rawURL string, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := amqp.Config{
+		Heartbeat:  10 * time.Second,
+		Locale:     "en_US",
+		Properties: amqp.Table{"connection_name": "hyperflow"},
+		Dial:       amqp.DefaultDial(10 * time.Second),
+	}
+	conn, err := amqp.DialConfig(rawURL, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to broker %s: %w", RedactURL(rawURL), err)
+	}
+	pub, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open publishing channel: %w", err)
+	}
+	if err := pub.Confirm(false); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("enable publisher confirms: %w", err)
+	}
+	c := &Client{conn: conn, pub: pub, log: log, done: make(chan struct{})}
+	// Notification channels must be buffered and always drained.
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		var e *amqp.Error
+		select {
+		case e = <-connClosed:
+		case e = <-pubClosed:
+		}
+		c.shut(e)
+	}()
+	return c, nil
+}
+
+func (c *Client) shut(e *amqp.Error) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	if e != nil {
+		c.err = fmt.Errorf("broker connection lost: %w", e)
+	} else {
+		c.err = errors.New("broker connection closed")
+	}
+	close(c.done)
+}
+
+// Done is closed when the connection or the publishing channel is gone.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err says why Done was closed.
+func (c *Client) Err() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.err
+}
+
+// Close closes the connection. It is idempotent.
+func (c *Client) Close() error {
+	if c.conn.IsClosed() {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// Channel opens a new channel on the connection (for consuming or declaring).
+func (c *Client) Channel() (*amqp.Channel, error) {
+	ch, err := c.conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	return ch, nil
+}
+
+// DeclareEvents declares the events exchange: topic, durable (wire.md §3).
+func (c *Client) DeclareEvents(exchange string) error {
+	ch, err := c.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", exchange, err)
+	}
+	return nil
+}
+
+// DeclareJobQueue declares the job queue exactly as the HyperFlow engine does:
+// durable, not exclusive, not auto-delete, with args (nil = none; wire.md §1).
+func DeclareJobQueue(ch *amqp.Channel, queue string, args amqp.Table) error {
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
+		return fmt.Errorf("declare queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Publish sends msg without waiting for its confirmation (best effort:
+// events). Messages published from one goroutine keep their order.
+func (c *Client) Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	c.mu.Lock()
+	_, err := c.pub.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, err)
+	}
+	return nil
+}
+
+// PublishConfirmed sends msg and waits until the broker confirmed it.
+func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	c.mu.Lock()
+	dc, err := c.pub.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, err)
+	}
+	select {
+	case <-dc.Done():
+		if !dc.Acked() {
+			return fmt.Errorf("publish to %q with key %q: broker refused the message (nack)", exchange, key)
+		}
+		return nil
+	case <-c.done:
+		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, c.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("publish to %q with key %q: waiting for confirmation: %w", exchange, key, ctx.Err())
+	}
+}
+
+// RedactURL hides the password of an AMQP URL for logs and messages.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

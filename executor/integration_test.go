@@ -1,0 +1,334 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
+)
+
+// liveExecutor is an executor running against the real test broker on a
+// queue and events exchange of its own.
+type liveExecutor struct {
+	ex       *Executor
+	url      string
+	queue    string
+	exchange string
+	client   *eventbus.Client
+	events   *eventbus.Subscription
+	stop     context.CancelFunc
+	done     chan error
+}
+
+func startLive(t *testing.T, threads int) *liveExecutor {
+	t.Helper()
+	url := testenv.AMQPURL(t)
+	suffix := uuid.NewString()[:8]
+	l := &liveExecutor{url: url, queue: "hyperflow.jobs.test-" + suffix, exchange: "hyperflow.events.test-" + suffix}
+	client, err := eventbus.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	l.client = client
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if l.events, err = client.Subscribe(ctx, l.exchange, "#"); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config.Default()
+	cfg.AMQPURL = config.Secret(url)
+	cfg.Queue = l.queue
+	cfg.EventsExchange = l.exchange
+	cfg.Threads = threads
+	cfg.Storage = "local"
+	cfg.TmpDir = t.TempDir()
+	cfg.HeartbeatInterval = 200 * time.Millisecond
+	reg, err := storage.NewRegistry(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	ex, err := New(cfg, Params{Storages: reg, Version: "test", Ready: func() { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ex = ex
+	runCtx, stop := context.WithCancel(context.Background())
+	l.stop = stop
+	l.done = make(chan error, 1)
+	go func() { l.done <- ex.Run(runCtx) }()
+	select {
+	case <-ready:
+	case err := <-l.done:
+		t.Fatalf("executor stopped before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("executor not ready after 30s")
+	}
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-l.done:
+		case <-time.After(30 * time.Second):
+			t.Error("executor did not stop")
+		}
+	})
+	return l
+}
+
+// replies opens a reply queue the way the HyperFlow engine does.
+func (l *liveExecutor) replyQueue(t *testing.T) (*amqp.Channel, string, <-chan amqp.Delivery) {
+	t.Helper()
+	ch, err := l.client.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch, q.Name, d
+}
+
+func (l *liveExecutor) send(t *testing.T, ch *amqp.Channel, replyTo, id string, body []byte) {
+	t.Helper()
+	err := ch.PublishWithContext(context.Background(), "", l.queue, false, false, amqp.Publishing{
+		ContentType: "application/json", CorrelationId: id, ReplyTo: replyTo, Body: body, Headers: amqp.Table{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type sentJob struct {
+	body      []byte
+	status    int    // expected exit status
+	except    string // expected in exceptions
+	staged    bool
+	stdout    string
+	outFile   string
+	outBytes  int64
+	inBytes   int64
+	rejection bool
+}
+
+// TestLive500Jobs sends 500 jobs (local and nfs, good and bad, interleaved)
+// to a real broker with THREADS=4 and checks every reply and every event
+// against the wire contract field by field.
+func TestLive500Jobs(t *testing.T) {
+	const threads = 4
+	l := startLive(t, threads)
+	ch, replyTo, replies := l.replyQueue(t)
+	shared := t.TempDir()
+	os.WriteFile(filepath.Join(shared, "in.dat"), []byte("0123456789"), 0o644)
+	local := t.TempDir()
+	badFiles, _ := filepath.Glob("testdata/wire/bad/*")
+
+	jobs := map[string]*sentJob{}
+	for i := range 500 {
+		id := fmt.Sprintf("job-%03d-%s", i, uuid.NewString()[:6])
+		var sj *sentJob
+		switch {
+		case i%25 == 7:
+			body, want := loadBadFixture(t, badFiles[(i/25)%len(badFiles)], local, shared)
+			sj = &sentJob{body: body, status: -2, except: want}
+		case i%5 == 0:
+			out := fmt.Sprintf("out-%d.dat", i)
+			sj = &sentJob{staged: true, outFile: out, outBytes: 10 + int64(len(fmt.Sprint(i))), inBytes: 10,
+				body: mustJSON(t, map[string]any{
+					"executable": "/bin/sh", "args": []any{"-c", `cat in.dat > "$1"; printf %s "$2" >> "$1"`, "sh", out, i},
+					"inputs":     []any{map[string]any{"name": "in.dat"}},
+					"outputs":    []any{map[string]any{"name": out}},
+					"options":    map[string]any{"storage": "nfs", "workdir": shared}})}
+		case i%11 == 3:
+			sj = &sentJob{status: 5, except: "status 5", body: mustJSON(t, map[string]any{
+				"executable": "/bin/sh", "args": []any{"-c", "exit 5"},
+				"options": map[string]any{"storage": "local", "workdir": local}})}
+		default:
+			sj = &sentJob{stdout: fmt.Sprintf("%d 0.5\n", i), body: mustJSON(t, map[string]any{
+				"executable": "/bin/echo", "args": []any{i, 0.5},
+				"options": map[string]any{"storage": "local", "workdir": local}})}
+		}
+		jobs[id] = sj
+		l.send(t, ch, replyTo, id, sj.body)
+	}
+
+	got := map[string]eventbus.Reply{}
+	deadline := time.After(3 * time.Minute)
+	for len(got) < len(jobs) {
+		select {
+		case d := <-replies:
+			if _, dup := got[d.CorrelationId]; dup {
+				t.Errorf("duplicate reply for %s", d.CorrelationId)
+			}
+			if d.ContentType != "application/json" {
+				t.Errorf("reply content type %q", d.ContentType)
+			}
+			var raw map[string]any
+			if err := json.Unmarshal(d.Body, &raw); err != nil {
+				t.Fatalf("reply not JSON: %s", d.Body)
+			}
+			if _, isNum := raw["exit_status"].(float64); !isNum {
+				t.Errorf("exit_status not a number: %s", d.Body)
+			}
+			if _, ok := raw["exceptions"].([]any); !ok {
+				t.Errorf("exceptions missing or null: %s", d.Body)
+			}
+			var r eventbus.Reply
+			json.Unmarshal(d.Body, &r)
+			got[d.CorrelationId] = r
+		case <-deadline:
+			t.Fatalf("only %d of %d replies after 3 minutes", len(got), len(jobs))
+		}
+	}
+
+	// Events: collect until every job has its job.finished.
+	byJob := map[string][]eventbus.Event{}
+	var execEvents []eventbus.Event
+	finished := 0
+	for finished < len(jobs) {
+		select {
+		case m := <-l.events.C:
+			var ev eventbus.Event
+			if err := json.Unmarshal(m.Body, &ev); err != nil {
+				t.Fatalf("event not JSON: %s", m.Body)
+			}
+			if ev.Executor != l.ex.ID() || ev.Timestamp == 0 || ev.Type == "" {
+				t.Errorf("event lacks executor/timestamp/type: %s", m.Body)
+			}
+			if strings.HasPrefix(ev.Type, "job.") {
+				if m.RoutingKey != eventbus.JobRoutingKey(ev.ID, ev.Type) {
+					t.Errorf("routing key %q for %s", m.RoutingKey, m.Body)
+				}
+				byJob[ev.ID] = append(byJob[ev.ID], ev)
+				if ev.Type == eventbus.TypeJobFinished {
+					finished++
+				}
+			} else {
+				if m.RoutingKey != ev.Type {
+					t.Errorf("routing key %q for %s", m.RoutingKey, m.Body)
+				}
+				execEvents = append(execEvents, ev)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d job.finished events", finished)
+		}
+	}
+
+	threadsSeen := map[int64]bool{}
+	for id, sj := range jobs {
+		r := got[id]
+		if r.ExitStatus != sj.status {
+			t.Errorf("%s: exit_status %d, want %d (%v)", id, r.ExitStatus, sj.status, r.Exceptions)
+			continue
+		}
+		if sj.status == 0 && len(r.Exceptions) != 0 || sj.status != 0 && !strings.Contains(strings.Join(r.Exceptions, " "), sj.except) {
+			t.Errorf("%s: exceptions %q (want %q)", id, r.Exceptions, sj.except)
+		}
+		if sj.stdout != "" && r.Stdout != sj.stdout {
+			t.Errorf("%s: stdout %q, want %q", id, r.Stdout, sj.stdout)
+		}
+		m := r.Metrics
+		if m == nil || m.Executor != l.ex.ID() || m.Thread < 1 || m.Thread > threads || m.Hostname == "" ||
+			m.Timestamps.JobStarted == 0 || m.Timestamps.JobFinished < m.Timestamps.JobStarted {
+			t.Errorf("%s: metrics %+v", id, m)
+			continue
+		}
+		threadsSeen[m.Thread] = true
+		if sj.staged {
+			if m.InputSize != sj.inBytes || m.OutputSize != sj.outBytes {
+				t.Errorf("%s: sizes %d/%d, want %d/%d", id, m.InputSize, m.OutputSize, sj.inBytes, sj.outBytes)
+			}
+			if fi, err := os.Stat(filepath.Join(shared, sj.outFile)); err != nil || fi.Size() != sj.outBytes {
+				t.Errorf("%s: output %s not staged out right: %v", id, sj.outFile, err)
+			}
+		}
+
+		evs := byJob[id]
+		var types []string
+		for _, ev := range evs {
+			types = append(types, strings.TrimPrefix(ev.Type, "job."))
+			if ev.Job != id || ev.Thread != m.Thread {
+				t.Errorf("%s: event %s has job %q thread %d (metrics thread %d)", id, ev.Type, ev.Job, ev.Thread, m.Thread)
+			}
+		}
+		want := "started execution.started execution.finished finished"
+		switch {
+		case sj.staged:
+			want = "started stage-in.started stage-in.finished execution.started execution.finished stage-out.started stage-out.finished finished"
+		case sj.status == -2:
+			want = "started finished"
+		}
+		if got := strings.Join(types, " "); got != want {
+			t.Errorf("%s: events %q, want %q", id, got, want)
+			continue
+		}
+		fin := evs[len(evs)-1]
+		if *fin.ExitStatus != sj.status || fin.Metrics == nil || fin.Metrics.Thread != m.Thread ||
+			(sj.status != 0) != (len(fin.Exceptions) > 0) || evs[0].Redelivered == nil || *evs[0].Redelivered {
+			t.Errorf("%s: job.started/finished wrong: %+v / %+v", id, evs[0], fin)
+		}
+		if sj.staged && (*evs[2].Bytes != sj.inBytes || *evs[6].Bytes != sj.outBytes || evs[2].Time == nil) {
+			t.Errorf("%s: stage events bytes %d/%d", id, *evs[2].Bytes, *evs[6].Bytes)
+		}
+	}
+	if len(threadsSeen) != threads {
+		t.Errorf("jobs ran on threads %v, want all of 1..%d", threadsSeen, threads)
+	}
+
+	// Executor events: ready first, heartbeats; stop and look for stopped.
+	if len(execEvents) == 0 || execEvents[0].Type != eventbus.TypeExecutorReady {
+		t.Fatalf("first executor event is not executor.ready: %+v", execEvents)
+	}
+	rd := execEvents[0]
+	if rd.Hostname == "" || rd.Threads != threads || rd.Storage != "local" || rd.Version != "test" || rd.Queue != l.queue {
+		t.Errorf("executor.ready = %+v", rd)
+	}
+	l.stop()
+	if err := <-l.done; err != nil {
+		t.Fatalf("Run returned %v after stop", err)
+	}
+	l.done <- nil // for the cleanup
+	sawHeartbeat, sawStopped := false, false
+	for _, ev := range execEvents {
+		sawHeartbeat = sawHeartbeat || ev.Type == eventbus.TypeExecutorHeartbeat && ev.Threads == threads && ev.Busy != nil
+	}
+	timeout := time.After(10 * time.Second)
+	for !sawStopped {
+		select {
+		case m := <-l.events.C:
+			var ev eventbus.Event
+			json.Unmarshal(m.Body, &ev)
+			sawHeartbeat = sawHeartbeat || ev.Type == eventbus.TypeExecutorHeartbeat
+			if ev.Type == eventbus.TypeExecutorStopped {
+				sawStopped = ev.Reason != ""
+			}
+		case <-timeout:
+			t.Fatal("no executor.stopped event")
+		}
+	}
+	if !sawHeartbeat {
+		t.Error("no heartbeat seen")
+	}
+	q, err := ch.QueueDeclarePassive(l.queue, true, false, false, false, nil)
+	if err != nil || q.Messages != 0 {
+		t.Errorf("job queue after the run: %+v %v (want empty: every job settled)", q, err)
+	}
+}

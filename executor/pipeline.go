@@ -1,0 +1,199 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
+)
+
+// stderrTailSize is how much of stderr job.finished carries for a failed job.
+const stderrTailSize = 2048
+
+// jobRun is one job going through the pipeline on one worker slot. It is
+// owned by the goroutine running the job.
+type jobRun struct {
+	id          string
+	slot        int
+	redelivered bool
+	job         *Job
+	metrics     eventbus.Metrics
+	reply       eventbus.Reply
+}
+
+// runPipeline runs a parsed job through the five steps of storage.md and
+// fills in the reply. Events are published in order along the way; the
+// caller publishes job.finished and the reply.
+func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
+	job := r.job
+	fail := func(status int, err error) {
+		r.reply.ExitStatus = status
+		r.reply.Exceptions = append(r.reply.Exceptions, err.Error())
+	}
+
+	name := job.Storage
+	if name == "" {
+		name = e.cfg.Storage
+	}
+	backend, err := e.storages.Get(name)
+	if err != nil {
+		fail(eventbus.ExitJobError, fmt.Errorf("options.storage: %w", err))
+		return
+	}
+	sess, err := backend.Open(ctx, storage.Options(job.Options))
+	if err != nil {
+		fail(eventbus.ExitJobError, fmt.Errorf("storage %s: %w", backend.Name(), err))
+		return
+	}
+
+	dir := sess.SharedDir()
+	staged := dir == ""
+	if staged {
+		dir, err = e.newWorkdir()
+		if err != nil {
+			fail(eventbus.ExitJobError, err)
+			return
+		}
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				e.log.Warn("remove work directory", "job", r.id, "dir", dir, "err", err)
+			}
+		}()
+		if err := os.WriteFile(filepath.Join(dir, "signals.json"), job.Signals, 0o600); err != nil {
+			fail(eventbus.ExitJobError, fmt.Errorf("write signals.json: %w", err))
+			return
+		}
+	}
+
+	// 2. Stage in.
+	if staged {
+		e.setPhase(r, eventbus.PhaseStageIn)
+		start := time.Now()
+		r.metrics.Timestamps.StageInStarted = eventbus.Timestamp(start)
+		e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInStarted})
+		n, err := storage.StageIn(ctx, sess, dir, job.InputFiles, nil)
+		end := time.Now()
+		r.metrics.Timestamps.StageInFinished = eventbus.Timestamp(end)
+		r.metrics.StageIn = end.Sub(start).Seconds()
+		r.metrics.InputSize = n
+		e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInFinished,
+			Time: eventbus.Ptr(r.metrics.StageIn), Bytes: eventbus.Ptr(n)})
+		if err != nil {
+			fail(eventbus.ExitJobError, err)
+			return
+		}
+	} else {
+		r.metrics.InputSize = storage.LocalSizes(dir, job.InputFiles)
+	}
+
+	// 3. Run.
+	e.setPhase(r, eventbus.PhaseExecution)
+	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeExecStarted, Executable: job.Executable})
+	timeout := job.Timeout
+	if timeout == 0 {
+		timeout = e.cfg.JobTimeout
+	}
+	res := Run(ctx, Command{
+		Path:     job.Executable,
+		Args:     job.Args,
+		Env:      e.jobEnv(job.Env),
+		Dir:      dir,
+		Timeout:  timeout,
+		TailSize: e.cfg.OutputTail,
+	})
+	r.metrics.Timestamps.ExecutionStarted = eventbus.Timestamp(res.Started)
+	r.metrics.Timestamps.ExecutionFinished = eventbus.Timestamp(res.Finished)
+	r.metrics.Execution = res.Finished.Sub(res.Started).Seconds()
+	r.metrics.CPUUser = res.CPUUser.Seconds()
+	r.metrics.CPUSystem = res.CPUSystem.Seconds()
+	r.metrics.MaxRSS = res.MaxRSS
+	r.reply.ExitStatus = res.ExitStatus
+	r.reply.Stdout = res.Stdout
+	r.reply.Stderr = res.Stderr
+	m := r.metrics
+	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
+		ExitStatus: eventbus.Ptr(res.ExitStatus), Time: eventbus.Ptr(m.Execution), Metrics: &m})
+	if res.ExitStatus != 0 {
+		r.reply.Exceptions = append(r.reply.Exceptions, commandError(res))
+		// Outputs of a failed command are not staged out: they may be
+		// missing or partial, and a stage-out error would hide the
+		// command's own exit status.
+		return
+	}
+
+	// 4. Stage out.
+	if !staged {
+		r.metrics.OutputSize = storage.LocalSizes(dir, job.OutputFiles)
+		return
+	}
+	e.setPhase(r, eventbus.PhaseStageOut)
+	start := time.Now()
+	r.metrics.Timestamps.StageOutStarted = eventbus.Timestamp(start)
+	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutStarted})
+	n, err := storage.StageOut(ctx, sess, dir, job.OutputFiles, nil)
+	end := time.Now()
+	r.metrics.Timestamps.StageOutFinished = eventbus.Timestamp(end)
+	r.metrics.StageOut = end.Sub(start).Seconds()
+	r.metrics.OutputSize = n
+	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutFinished,
+		Time: eventbus.Ptr(r.metrics.StageOut), Bytes: eventbus.Ptr(n)})
+	if err != nil {
+		fail(eventbus.ExitJobError, err)
+	}
+}
+
+// commandError is the exception of a command that did not exit with 0.
+func commandError(res Result) string {
+	switch {
+	case res.ExitStatus == eventbus.ExitNotStarted, res.ExitStatus == eventbus.ExitTimeout:
+		if res.Err != nil {
+			return "command " + res.Err.Error()
+		}
+		return fmt.Sprintf("command failed with status %d", res.ExitStatus)
+	case res.ExitStatus > 128:
+		sig := syscall.Signal(res.ExitStatus - 128)
+		return fmt.Sprintf("command killed by signal %d (%s)", int(sig), sig)
+	default:
+		return fmt.Sprintf("command exited with status %d", res.ExitStatus)
+	}
+}
+
+// newWorkdir creates a job's private work directory (mode 0700).
+func (e *Executor) newWorkdir() (string, error) {
+	root := e.cfg.TmpDir
+	if root == "" {
+		root = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(root, e.workdirPrefix())
+	if err != nil {
+		return "", fmt.Errorf("create work directory in %s: %w", root, err)
+	}
+	return dir, nil
+}
+
+func (e *Executor) workdirPrefix() string { return "hyperflow-job-" + e.id[:8] + "-" }
+
+// jobEnv is the executor's environment (minus the broker URL) with the
+// job's variables added.
+func (e *Executor) jobEnv(extra map[string]string) []string {
+	if len(extra) == 0 {
+		return e.baseEnv
+	}
+	env := make([]string, 0, len(e.baseEnv)+len(extra))
+	for _, kv := range e.baseEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, overridden := extra[k]; !overridden {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}

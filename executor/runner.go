@@ -1,0 +1,350 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for the zero values of Command.TailSize and Command.Grace.
+const (
+	runnerDefaultTailSize = 64 << 10
+	runnerDefaultGrace    = 5 * time.Second
+)
+
+// Command is what to run. It is never run through a shell.
+type Command struct {
+	// Path is the executable. Without a slash it is looked up in PATH with
+	// exec.LookPath semantics: the PATH of Env if Env is given (none there
+	// means not found), else the executor's own. A relative path with a
+	// slash is relative to Dir. argv[0] is Path as given.
+	Path string
+	// Args are the arguments after the executable (argv[1:]).
+	Args []string
+	// Env is the full environment, "K=V" each (nil: the executor's own).
+	Env []string
+	// Dir is the working directory ("" = the executor's).
+	Dir string
+	// Timeout bounds the run (0 = none). When it expires the process group
+	// is terminated as described at Run, and ExitStatus is -3.
+	Timeout time.Duration
+	// TailSize is how many bytes of stdout and of stderr are kept: the last
+	// TailSize bytes of each (0 = 65536).
+	TailSize int
+	// Grace is how long a SIGTERM to the process group has before SIGKILL
+	// (0 = 5s). It also bounds how long Run waits, after the command and
+	// its group are gone, for output still held open by processes that
+	// left the group.
+	Grace time.Duration
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	// ExitStatus is the exit code 0..255; 128+N if the command was killed
+	// by signal N; -1 if it could not be started (or its end could not be
+	// observed); -3 if it ran past Command.Timeout and was killed.
+	ExitStatus int
+	// Stdout and Stderr are the kept tails as valid UTF-8 (see Tail.String).
+	Stdout, Stderr string
+	// StdoutTotal and StderrTotal count every byte the command wrote.
+	StdoutTotal, StderrTotal int64
+	// Started and Finished bracket the run (equal when nothing started).
+	Started, Finished time.Time
+	// CPUUser and CPUSystem are the CPU times of the command and of the
+	// descendants it waited for (the wait4 rusage of the child).
+	CPUUser, CPUSystem time.Duration
+	// MaxRSS is the largest resident set size, in bytes, of the command or
+	// of any descendant it waited for.
+	MaxRSS int64
+	// Err says why the command could not start, that it timed out or that
+	// ctx was canceled. It is nil for a normal exit, even a non-zero one.
+	Err error
+}
+
+// Run runs c and waits for it. It never panics and always returns a Result.
+//
+// The command runs in its own process group (Setpgid), with stdin from
+// /dev/null and stdout and stderr written into Tails, so memory stays
+// bounded whatever it prints.
+//
+// Termination: when c.Timeout expires or ctx is done, the whole group gets
+// SIGTERM (and SIGCONT, so that stopped processes see it), then SIGKILL if
+// the command itself has not exited after c.Grace. A timeout gives
+// ExitStatus -3; a cancellation gives the signal status, 128+15 or 128+9
+// (128+15 as well if the command caught SIGTERM and exited by itself, so a
+// canceled command never reads as a success).
+//
+// Leftovers: once the command (the group leader) has exited, for whatever
+// reason, whatever remains of its process group gets SIGKILL. A job's
+// background processes must not outlive it: they would hold its work
+// directory and its output pipes. Processes that left the group (setsid)
+// are not reached; if they keep stdout or stderr open, Run stops reading
+// c.Grace after the command's exit and their later output is lost.
+//
+// The group is signalled only while the leader is not yet reaped (it is
+// watched with waitid(WNOWAIT) and reaped afterwards), so its process group
+// id cannot have been recycled for other processes. This is why Run does
+// its own signalling instead of exec.CommandContext's Cancel, which may run
+// after the reap.
+func Run(ctx context.Context, c Command) (res Result) {
+	var pgid int // set once the process has started
+	defer func() {
+		if r := recover(); r != nil {
+			if pgid > 1 {
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+			now := time.Now()
+			if res.Started.IsZero() {
+				res.Started = now
+			}
+			res.Finished = now
+			res.ExitStatus = -1
+			res.Err = fmt.Errorf("run %s: internal error: %v\n%s", c.Path, r, debug.Stack())
+		}
+	}()
+	return run(ctx, c, &pgid)
+}
+
+func run(ctx context.Context, c Command, pgid *int) Result {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	tailSize := c.TailSize
+	if tailSize <= 0 {
+		tailSize = runnerDefaultTailSize
+	}
+	grace := c.Grace
+	if grace <= 0 {
+		grace = runnerDefaultGrace
+	}
+
+	notStarted := func(err error) Result {
+		now := time.Now()
+		return Result{ExitStatus: -1, Started: now, Finished: now, Err: err}
+	}
+	path, err := resolveExecutable(c.Path, c.Env)
+	if err != nil {
+		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
+	}
+	if c.Dir != "" {
+		// Checked here for a clear message: a failed chdir in the child is
+		// reported as if the executable were missing.
+		if fi, err := os.Stat(c.Dir); err != nil {
+			return notStarted(fmt.Errorf("could not start %q: working directory: %w", c.Path, err))
+		} else if !fi.IsDir() {
+			return notStarted(fmt.Errorf("could not start %q: working directory %s: %w", c.Path, c.Dir, syscall.ENOTDIR))
+		}
+	}
+	if ctx.Err() != nil {
+		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, context.Cause(ctx)))
+	}
+
+	stdout, stderr := NewTail(tailSize), NewTail(tailSize)
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        append([]string{c.Path}, c.Args...),
+		Env:         c.Env,
+		Dir:         c.Dir,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		// Bounds the wait for output pipes held by processes outside the
+		// group after the command exited (exec then closes them).
+		WaitDelay: grace,
+	}
+
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
+	}
+	*pgid = cmd.Process.Pid // Setpgid with Pgid 0: the group id is the pid
+
+	// The watcher closes exited once the leader has exited. Normally it only
+	// observes the exit (WNOWAIT) and leaves the reaping to cmd.Wait below;
+	// if waitid cannot be used, it reaps with cmd.Wait itself (reaped).
+	var (
+		exited  = make(chan struct{})
+		reaped  bool
+		waitErr error
+	)
+	go func() {
+		defer close(exited)
+		if waitExitNoReap(*pgid) != nil {
+			reaped, waitErr = true, cmd.Wait()
+		}
+	}()
+
+	var timeoutC <-chan time.Time
+	if c.Timeout > 0 {
+		timer := time.NewTimer(c.Timeout)
+		defer timer.Stop()
+		timeoutC = timer.C
+	}
+	var timedOut, canceled bool
+	select {
+	case <-exited:
+	case <-timeoutC:
+		timedOut = terminateGroup(*pgid, grace, exited)
+	case <-ctx.Done():
+		canceled = terminateGroup(*pgid, grace, exited)
+	}
+
+	// The leader has exited: kill what remains of its group (see Run).
+	signalGroup(*pgid, syscall.SIGKILL)
+	if !reaped {
+		waitErr = cmd.Wait()
+	}
+
+	res := Result{
+		Started:     started,
+		Finished:    time.Now(),
+		Stdout:      stdout.String(),
+		Stderr:      stderr.String(),
+		StdoutTotal: stdout.Total(),
+		StderrTotal: stderr.Total(),
+	}
+	state := cmd.ProcessState
+	if state == nil {
+		res.ExitStatus = -1
+		res.Err = fmt.Errorf("wait for %q: %w", c.Path, waitErr)
+		return res
+	}
+	ws, _ := state.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		res.ExitStatus = 128 + int(ws.Signal())
+	default:
+		res.ExitStatus = state.ExitCode()
+	}
+	if ru, ok := state.SysUsage().(*syscall.Rusage); ok && ru != nil {
+		res.CPUUser = time.Duration(ru.Utime.Nano())
+		res.CPUSystem = time.Duration(ru.Stime.Nano())
+		res.MaxRSS = int64(ru.Maxrss) * 1024 // Linux reports KiB
+	}
+	switch {
+	case timedOut:
+		res.ExitStatus = -3
+		res.Err = fmt.Errorf("timed out after %v", c.Timeout)
+	case canceled:
+		if !ws.Signaled() {
+			res.ExitStatus = 128 + int(syscall.SIGTERM)
+		}
+		res.Err = fmt.Errorf("canceled: %w", context.Cause(ctx))
+	}
+	return res
+}
+
+// terminateGroup sends SIGTERM (and SIGCONT) to the group, then SIGKILL if
+// the leader has not exited after grace, and returns once it has exited. It
+// reports false, doing nothing, if the leader had already exited.
+func terminateGroup(pgid int, grace time.Duration, exited <-chan struct{}) bool {
+	select {
+	case <-exited:
+		return false // the exit won the race with the timer or ctx
+	default:
+	}
+	signalGroup(pgid, syscall.SIGTERM)
+	signalGroup(pgid, syscall.SIGCONT)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		signalGroup(pgid, syscall.SIGKILL)
+		<-exited
+	}
+	return true
+}
+
+// signalGroup sends sig to process group pgid. Errors are ignored: ESRCH
+// means the group is already gone, and nothing better can be done on EPERM
+// (a member that changed its credentials).
+func signalGroup(pgid int, sig syscall.Signal) {
+	if pgid <= 1 {
+		return // never signal our own group (0) or every process (-1)
+	}
+	_ = syscall.Kill(-pgid, sig)
+}
+
+// waitExitNoReap blocks until process pid has exited, without reaping it:
+// its pid, and so its process group id, stay reserved until cmd.Wait.
+func waitExitNoReap(pid int) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			if err != nil {
+				return fmt.Errorf("waitid %d: %w", pid, err)
+			}
+			return nil
+		}
+	}
+}
+
+// resolveExecutable returns the path to execute for name: name itself if it
+// has a slash, else its exec.LookPath resolution in the PATH of env (if env
+// is not nil) or of the executor.
+func resolveExecutable(name string, env []string) (string, error) {
+	switch {
+	case name == "":
+		return "", errors.New("no executable given")
+	case strings.Contains(name, "/"):
+		return name, nil
+	case env == nil:
+		return exec.LookPath(name)
+	}
+	pathList := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v // the last one wins, as in exec.Cmd
+		}
+	}
+	return lookPathIn(name, pathList)
+}
+
+// lookPathIn is exec.LookPath with pathList in place of $PATH.
+func lookPathIn(name, pathList string) (string, error) {
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			dir = "." // an empty element means the current directory
+		}
+		p := filepath.Join(dir, name)
+		if isExecutableFile(p) == nil {
+			if !filepath.IsAbs(p) {
+				return p, &exec.Error{Name: name, Err: exec.ErrDot}
+			}
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
+}
+
+// isExecutableFile is exec's findExecutable: nil if file is a regular
+// file the executor may execute.
+func isExecutableFile(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return syscall.EISDIR
+	}
+	err = unix.Faccessat(unix.AT_FDCWD, file, unix.X_OK, unix.AT_EACCESS)
+	if err == nil || (err != unix.ENOSYS && err != unix.EPERM) {
+		return err
+	}
+	if fi.Mode()&0o111 != 0 {
+		return nil
+	}
+	return fs.ErrPermission
+}

@@ -1,0 +1,260 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Built-in defaults of the settings that have a fixed one. Default returns
+// all of them, including those computed at run time (threads, tmp_dir).
+const (
+	DefaultAMQPURL           = "amqp://guest:guest@localhost:5672/"
+	DefaultQueue             = "hyperflow.jobs"
+	DefaultStorage           = "cloud"
+	DefaultRegion            = "us-east-1"
+	DefaultPLGDataEndpoint   = "https://data.plgrid.pl"
+	DefaultShutdownGrace     = 10 * time.Minute
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultOutputTail        = 64 << 10
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "text"
+	DefaultEventsExchange    = "hyperflow.events"
+	DefaultMaxMessageSize    = 16 << 20
+)
+
+// Cloud holds the S3 settings (YAML section cloud_storage). A job's
+// options.cloud_storage override decodes into the same struct, from YAML
+// or JSON with the same keys; see Override.
+type Cloud struct {
+	// Provider is accepted and ignored: only S3 is supported. Load warns
+	// when it is set to anything but "AWS".
+	Provider string `yaml:"provider" json:"provider,omitempty"`
+	// AccessKeyID and SecretAccessKey are static credentials; when empty
+	// the AWS SDK's usual credential chain applies.
+	AccessKeyID     string `yaml:"aws_access_key_id" json:"aws_access_key_id,omitempty"`
+	SecretAccessKey Secret `yaml:"aws_secret_access_key" json:"aws_secret_access_key,omitempty"`
+	Region          string `yaml:"region" json:"region,omitempty"`
+	// Endpoint is the base URL of an S3-compatible server (MinIO, Ceph,
+	// versitygw); empty means AWS.
+	Endpoint  string `yaml:"endpoint" json:"endpoint,omitempty"`
+	PathStyle bool   `yaml:"path_style" json:"path_style,omitempty"`
+}
+
+// Override returns c with every non-empty field of o put in its place; a
+// true o.PathStyle turns path-style addressing on. It merges a job's
+// options.cloud_storage over the executor's settings.
+func (c Cloud) Override(o Cloud) Cloud {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Provider, o.Provider)
+	set(&c.AccessKeyID, o.AccessKeyID)
+	if o.SecretAccessKey != "" {
+		c.SecretAccessKey = o.SecretAccessKey
+	}
+	set(&c.Region, o.Region)
+	set(&c.Endpoint, o.Endpoint)
+	c.PathStyle = c.PathStyle || o.PathStyle
+	return c
+}
+
+// PLGData holds the settings of the plgdata storage (YAML section plgdata).
+type PLGData struct {
+	// Proxy is the path of the user's proxy certificate.
+	Proxy    string `yaml:"proxy" json:"proxy,omitempty"`
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+}
+
+// GridFTP holds the settings of the gridftp storage (YAML section gridftp).
+type GridFTP struct {
+	// Proxy is the path of the user's proxy certificate, passed to
+	// globus-url-copy as X509_USER_PROXY.
+	Proxy string `yaml:"proxy" json:"proxy,omitempty"`
+}
+
+// Settings is the executor's configuration. The yaml tags are the keys of
+// the settings file; see the package documentation for the environment
+// variables, flags and defaults.
+type Settings struct {
+	AMQPURL           Secret        `yaml:"amqp_url"`
+	Queue             string        `yaml:"amqp_queue"`
+	Storage           string        `yaml:"storage"`
+	Threads           int           `yaml:"threads"`
+	Cloud             Cloud         `yaml:"cloud_storage"`
+	PLGData           PLGData       `yaml:"plgdata"`
+	GridFTP           GridFTP       `yaml:"gridftp"`
+	JobTimeout        time.Duration `yaml:"job_timeout"`        // 0 = no limit
+	ShutdownGrace     time.Duration `yaml:"shutdown_grace"`     // running jobs' time to finish on shutdown
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"` // > 0
+	OutputTail        int           `yaml:"output_tail"`        // bytes of stdout/stderr kept per job
+	TmpDir            string        `yaml:"tmp_dir"`            // root of job work directories
+	LogLevel          string        `yaml:"log_level"`          // debug, info, warn or error (lower case)
+	LogFormat         string        `yaml:"log_format"`         // text or json (lower case)
+	MetricsAddr       string        `yaml:"metrics_addr"`       // "" = no metrics endpoint
+	EventsExchange    string        `yaml:"events_exchange"`
+	MaxMessageSize    int           `yaml:"max_message_size"` // bytes
+}
+
+// Default returns the built-in defaults.
+func Default() Settings {
+	threads := runtime.NumCPU()
+	if threads < 1 {
+		threads = 1
+	}
+	return Settings{
+		AMQPURL:           DefaultAMQPURL,
+		Queue:             DefaultQueue,
+		Storage:           DefaultStorage,
+		Threads:           threads,
+		Cloud:             Cloud{Region: DefaultRegion},
+		PLGData:           PLGData{Endpoint: DefaultPLGDataEndpoint},
+		ShutdownGrace:     DefaultShutdownGrace,
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		OutputTail:        DefaultOutputTail,
+		TmpDir:            os.TempDir(),
+		LogLevel:          DefaultLogLevel,
+		LogFormat:         DefaultLogFormat,
+		EventsExchange:    DefaultEventsExchange,
+		MaxMessageSize:    DefaultMaxMessageSize,
+	}
+}
+
+// StorageNames returns the accepted values of the storage setting.
+func StorageNames() []string {
+	return []string{"cloud", "s3", "nfs", "local", "plgdata", "gridftp"}
+}
+
+// Validate reports every invalid setting, each error naming its YAML key.
+// It only inspects values: it neither touches the file system nor the
+// network.
+func (s Settings) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+
+	if err := checkAMQPURL(s.AMQPURL.Reveal()); err != nil {
+		add("amqp_url", "%v", err)
+	}
+	if strings.TrimSpace(s.Queue) == "" {
+		add("amqp_queue", "must not be empty")
+	}
+	if names := StorageNames(); !slices.Contains(names, s.Storage) {
+		add("storage", "must be one of %s, got %q", strings.Join(names, ", "), s.Storage)
+	}
+	if s.Threads < 1 {
+		add("threads", "must be at least 1, got %d", s.Threads)
+	}
+	if s.JobTimeout < 0 {
+		add("job_timeout", "must not be negative, got %v", s.JobTimeout)
+	}
+	if s.ShutdownGrace < 0 {
+		add("shutdown_grace", "must not be negative, got %v", s.ShutdownGrace)
+	}
+	if s.HeartbeatInterval <= 0 {
+		add("heartbeat_interval", "must be positive, got %v", s.HeartbeatInterval)
+	}
+	if s.OutputTail <= 0 {
+		add("output_tail", "must be a positive number of bytes, got %d", s.OutputTail)
+	}
+	if s.MaxMessageSize <= 0 {
+		add("max_message_size", "must be a positive number of bytes, got %d", s.MaxMessageSize)
+	}
+	if s.TmpDir == "" {
+		add("tmp_dir", "must not be empty")
+	}
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		add("log_level", "%v", err)
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		add("log_format", "must be text or json, got %q", s.LogFormat)
+	}
+	if s.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsAddr); err != nil {
+			add("metrics_addr", "must be host:port (e.g. 127.0.0.1:9100), got %q", s.MetricsAddr)
+		}
+	}
+	if strings.TrimSpace(s.EventsExchange) == "" {
+		add("events_exchange", "must not be empty")
+	}
+	if s.Cloud.Endpoint != "" {
+		if err := checkHTTPURL(s.Cloud.Endpoint); err != nil {
+			add("cloud_storage.endpoint", "%v", err)
+		}
+	}
+	if err := checkHTTPURL(s.PLGData.Endpoint); err != nil {
+		add("plgdata.endpoint", "%v", err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid settings: %w", errors.Join(errs...))
+}
+
+// SlogLevel returns the slog level of LogLevel, info when it is invalid
+// (Validate reports that).
+func (s Settings) SlogLevel() slog.Level {
+	l, err := parseLevel(s.LogLevel)
+	if err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// LogValue implements slog.LogValuer: every setting under its YAML key,
+// secrets redacted.
+func (s Settings) LogValue() slog.Value {
+	table := settingTable()
+	attrs := make([]slog.Attr, 0, len(table))
+	for i := range table {
+		attrs = append(attrs, slog.String(table[i].key, table[i].display(&s)))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("must be debug, info, warn or error, got %q", s)
+}
+
+// checkAMQPURL checks the URL without ever quoting it: it may hold a password.
+func checkAMQPURL(raw string) error {
+	if raw == "" {
+		return errors.New("must not be empty")
+	}
+	u, err := url.Parse(raw) // err quotes raw: never show it
+	if err != nil {
+		return fmt.Errorf("not a valid URL: %s", RedactURL(raw))
+	}
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return fmt.Errorf("scheme must be amqp or amqps: %s", RedactURL(raw))
+	}
+	return nil
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http:// or https:// URL, got %q", RedactURL(raw))
+	}
+	return nil
+}

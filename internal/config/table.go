@@ -1,0 +1,241 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting describes one setting: where it is read from and how it is
+// parsed. One table drives the file, the environment, the flags, --help and
+// LogValue, so that they cannot drift apart.
+type setting struct {
+	key   string // YAML key, dotted for the sections: "cloud_storage.region"
+	env   string // environment variable, "" for none
+	flag  string // flag name without "--", "" for none
+	desc  string // one line for --help
+	def   string // how --help shows the default, "" to print Default()'s value
+	lower bool   // lower-case the value (log level and format)
+	// field returns a pointer to the setting in s: *string, *Secret, *int,
+	// *time.Duration or *bool.
+	field func(s *Settings) any
+	// onEnv, when set, runs after the setting was taken from the environment.
+	onEnv func(s *Settings)
+}
+
+// Names of the YAML sections holding nested settings.
+const (
+	sectionCloud   = "cloud_storage"
+	sectionPLGData = "plgdata"
+	sectionGridFTP = "gridftp"
+)
+
+func isSection(key string) bool {
+	return key == sectionCloud || key == sectionPLGData || key == sectionGridFTP
+}
+
+// settingTable lists every setting, in the order of --help.
+func settingTable() []setting {
+	return []setting{
+		{
+			key: "amqp_url", env: "AMQP_URL", flag: "amqp-url",
+			desc:  "RabbitMQ URL, amqp:// or amqps:// (a flag is visible to other users: prefer the env)",
+			field: func(s *Settings) any { return &s.AMQPURL },
+		},
+		{
+			key: "amqp_queue", env: "AMQP_QUEUE", flag: "queue",
+			desc:  "queue the jobs are taken from",
+			field: func(s *Settings) any { return &s.Queue },
+		},
+		{
+			key: "storage", env: "STORAGE", flag: "storage",
+			desc:  "default storage of a job: cloud (alias s3), nfs, local, plgdata or gridftp",
+			field: func(s *Settings) any { return &s.Storage },
+		},
+		{
+			key: "threads", env: "THREADS", flag: "threads",
+			desc:  "jobs run at the same time (also the AMQP prefetch)",
+			field: func(s *Settings) any { return &s.Threads },
+		},
+		{
+			key: "job_timeout", env: "JOB_TIMEOUT", flag: "job-timeout", def: "0 (none)",
+			desc:  "time limit of a job that sets no options.timeout, 0 for none (90s, 10m, or seconds)",
+			field: func(s *Settings) any { return &s.JobTimeout },
+		},
+		{
+			key: "shutdown_grace", env: "SHUTDOWN_GRACE", flag: "shutdown-grace",
+			desc:  "on SIGTERM, time running jobs get to finish before they are killed",
+			field: func(s *Settings) any { return &s.ShutdownGrace },
+		},
+		{
+			key: "heartbeat_interval", env: "HEARTBEAT_INTERVAL", flag: "heartbeat-interval",
+			desc:  "time between executor.heartbeat events",
+			field: func(s *Settings) any { return &s.HeartbeatInterval },
+		},
+		{
+			key: "output_tail", env: "OUTPUT_TAIL", flag: "output-tail",
+			desc:  "bytes of a job's stdout and of its stderr kept for the reply",
+			field: func(s *Settings) any { return &s.OutputTail },
+		},
+		{
+			key: "tmp_dir", env: "HYPERFLOW_TMPDIR", flag: "tmp-dir",
+			desc:  "directory holding the jobs' temporary work directories",
+			field: func(s *Settings) any { return &s.TmpDir },
+		},
+		{
+			key: "log_level", env: "LOG_LEVEL", flag: "log-level", lower: true,
+			desc:  "debug, info, warn or error",
+			field: func(s *Settings) any { return &s.LogLevel },
+		},
+		{
+			key: "log_format", env: "LOG_FORMAT", flag: "log-format", lower: true,
+			desc:  "text or json",
+			field: func(s *Settings) any { return &s.LogFormat },
+		},
+		{
+			key: "metrics_addr", env: "METRICS_ADDR", flag: "metrics-addr", def: "off",
+			desc:  "host:port of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9100",
+			field: func(s *Settings) any { return &s.MetricsAddr },
+		},
+		{
+			key: "events_exchange", env: "EVENTS_EXCHANGE", flag: "events-exchange",
+			desc:  "topic exchange the events are published to",
+			field: func(s *Settings) any { return &s.EventsExchange },
+		},
+		{
+			key: "max_message_size", env: "MAX_MESSAGE_SIZE", flag: "max-message-size",
+			desc:  "largest job message accepted, in bytes",
+			field: func(s *Settings) any { return &s.MaxMessageSize },
+		},
+		{
+			key: "cloud_storage.provider", def: "AWS",
+			desc:  "accepted and ignored: only S3 is supported",
+			field: func(s *Settings) any { return &s.Cloud.Provider },
+		},
+		{
+			key: "cloud_storage.aws_access_key_id", env: "AWS_ACCESS_KEY_ID", def: "AWS SDK chain",
+			desc:  "S3 access key; without one the AWS SDK's credential chain is used",
+			field: func(s *Settings) any { return &s.Cloud.AccessKeyID },
+		},
+		{
+			key: "cloud_storage.aws_secret_access_key", env: "AWS_SECRET_ACCESS_KEY", def: "AWS SDK chain",
+			desc:  "S3 secret key",
+			field: func(s *Settings) any { return &s.Cloud.SecretAccessKey },
+		},
+		{
+			key: "cloud_storage.region", env: "AWS_REGION",
+			desc:  "S3 region",
+			field: func(s *Settings) any { return &s.Cloud.Region },
+		},
+		{
+			key: "cloud_storage.endpoint", env: "AWS_ENDPOINT_URL_S3", def: "AWS",
+			desc:  "URL of an S3-compatible server; the env variable also sets path_style",
+			field: func(s *Settings) any { return &s.Cloud.Endpoint },
+			onEnv: func(s *Settings) { s.Cloud.PathStyle = true },
+		},
+		{
+			key:   "cloud_storage.path_style",
+			desc:  "path-style S3 addressing (MinIO, Ceph); true when AWS_ENDPOINT_URL_S3 is set",
+			field: func(s *Settings) any { return &s.Cloud.PathStyle },
+		},
+		{
+			key: "plgdata.proxy", env: "X509_USER_PROXY", def: "none",
+			desc:  "proxy certificate file for plgdata",
+			field: func(s *Settings) any { return &s.PLGData.Proxy },
+		},
+		{
+			key: "plgdata.endpoint", env: "PLGDATA_ENDPOINT",
+			desc:  "PL-Grid Data service URL",
+			field: func(s *Settings) any { return &s.PLGData.Endpoint },
+		},
+		{
+			key: "gridftp.proxy", env: "X509_USER_PROXY", def: "none",
+			desc:  "proxy certificate file for gridftp",
+			field: func(s *Settings) any { return &s.GridFTP.Proxy },
+		},
+	}
+}
+
+// set parses raw and stores it in s. The error does not name the setting
+// (callers add the file and line, the env variable or the flag) and never
+// quotes the value of a secret.
+func (st *setting) set(s *Settings, raw string) error {
+	switch p := st.field(s).(type) {
+	case *string:
+		if st.lower {
+			raw = strings.ToLower(strings.TrimSpace(raw))
+		}
+		*p = raw
+	case *Secret:
+		*p = Secret(raw)
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("cannot parse %q as an integer", raw)
+		}
+		*p = n
+	case *time.Duration:
+		d, err := parseDuration(raw)
+		if err != nil {
+			return err
+		}
+		*p = d
+	case *bool:
+		b, err := parseBool(raw)
+		if err != nil {
+			return err
+		}
+		*p = b
+	default:
+		panic(fmt.Sprintf("config: setting %s has unsupported type %T", st.key, p))
+	}
+	return nil
+}
+
+// display returns the setting's value in s as --help and LogValue show it.
+func (st *setting) display(s *Settings) string {
+	switch p := st.field(s).(type) {
+	case *string:
+		return *p
+	case *Secret:
+		return p.String()
+	case *int:
+		return strconv.Itoa(*p)
+	case *time.Duration:
+		return p.String()
+	case *bool:
+		return strconv.FormatBool(*p)
+	default:
+		panic(fmt.Sprintf("config: setting %s has unsupported type %T", st.key, p))
+	}
+}
+
+// parseDuration accepts a Go duration ("90s", "1h30m") or a plain number
+// of seconds ("600", "1.5").
+func parseDuration(raw string) (time.Duration, error) {
+	s := strings.TrimSpace(raw)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		secs := f * float64(time.Second)
+		if math.IsNaN(f) || math.IsInf(f, 0) || secs >= math.MaxInt64 || secs <= math.MinInt64 {
+			return 0, fmt.Errorf("cannot parse %q as a duration: out of range", raw)
+		}
+		return time.Duration(secs), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse %q as a duration (like 90s, 10m, or a number of seconds)", raw)
+	}
+	return d, nil
+}
+
+func parseBool(raw string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(raw)) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("cannot parse %q as a boolean (true or false)", raw)
+}

@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# rabbitmq.sh - run a private, throw-away RabbitMQ broker on loopback for tests.
+#
+# Usage:
+#   scripts/rabbitmq.sh start DIR   start a broker whose config, data and logs
+#                                   live under DIR; writes DIR/env
+#   scripts/rabbitmq.sh stop DIR    stop that broker (idempotent)
+#
+# After "start", `. DIR/env` exports
+#   HYPERFLOW_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:PORT/
+#
+# The broker never touches the system RabbitMQ service (if the Debian package
+# started one, it is left alone): it has its own node name, config, data dir,
+# log dir, Erlang cookie (via a private HOME), its own epmd on its own port,
+# and its own AMQP and distribution ports. All of them are free ports on
+# loopback, picked at start. Every RabbitMQ/Erlang command is run under
+# `env -i` with only the private environment, so settings in the caller's
+# environment or in /etc/rabbitmq cannot leak in.
+#
+# Optional environment:
+#   RABBITMQ_EXTRA_CONF            lines appended to rabbitmq.conf
+#                                  (e.g. "consumer_timeout = 5000")
+#   HYPERFLOW_RABBITMQ_TIMEOUT     seconds to wait for the broker (default 90)
+#   HYPERFLOW_RABBITMQ_BIN         directory holding the unwrapped RabbitMQ
+#                                  scripts (default /usr/lib/rabbitmq/bin)
+#
+# If RabbitMQ is not installed, "start" installs the Debian package
+# (needs root or password-less sudo).
+#
+# Files under DIR: rabbitmq.conf, enabled_plugins, rabbitmq-env.conf (empty,
+# shadows /etc/rabbitmq/rabbitmq-env.conf), advanced.config (absent),
+# home/.erlang.cookie, mnesia/, log/, node.env (the private environment),
+# *.pid, env.
+
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd -P)"
+readonly SCRIPT_DIR REPO_ROOT
+# The Debian package puts wrappers in /usr/sbin that `su` to the rabbitmq
+# user and use /var/lib/rabbitmq; we must call the real scripts directly.
+readonly RMQ_BIN="${HYPERFLOW_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
+readonly START_TIMEOUT="${HYPERFLOW_RABBITMQ_TIMEOUT:-90}"
+# Marker argument added to the server command line (it is passed through to
+# erl, which ignores unknown flags) so the processes of one DIR can be found.
+readonly MARKER_FLAG="-hyperflow_testenv_dir"
+
+log() { printf 'rabbitmq: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  echo "usage: $0 start|stop DIR" >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------- helpers --
+
+# now_ms prints the wall clock in milliseconds.
+now_ms() {
+  local t="${EPOCHREALTIME/[.,]/}" # microseconds, bash >= 5
+  echo $((t / 1000))
+}
+
+# free_ports N prints N distinct free TCP ports on 127.0.0.1, one per line.
+free_ports() {
+  local n="$1"
+  if command -v go >/dev/null 2>&1; then
+    (cd "$REPO_ROOT" && go run ./scripts/freeport "$n")
+    return
+  fi
+  # Fallback without Go: probe random ports in the ephemeral range with
+  # bash's /dev/tcp; a refused connection means nothing listens there.
+  local -a picked=()
+  local port tries=0
+  while ((${#picked[@]} < n)); do
+    ((tries++ < 1000)) || die "could not find $n free ports"
+    port=$((20000 + RANDOM % 30000))
+    [[ " ${picked[*]} " == *" $port "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      picked+=("$port")
+    fi
+  done
+  printf '%s\n' "${picked[@]}"
+}
+
+# tcp_open PORT succeeds when something accepts TCP connections on
+# 127.0.0.1:PORT.
+tcp_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# cmdline PID prints the command line of PID with spaces for NULs (empty if
+# the process is gone).
+cmdline() {
+  { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true
+}
+
+# alive PID succeeds if PID is a live (non-zombie) process.
+alive() {
+  [[ -n "$1" ]] || return 1
+  kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
+  [[ "$state" != "Z" ]]
+}
+
+# marked_pids prints the pids of processes whose command line carries this
+# DIR's marker (the rabbitmq-server shell wrapper and beam.smp).
+marked_pids() {
+  local needle="$MARKER_FLAG $DIR " p
+  for p in /proc/[0-9]*; do
+    p="${p#/proc/}"
+    [[ "$p" == "$$" || "$p" == "$BASHPID" ]] && continue
+    [[ "$(cmdline "$p")" == *"$needle"* ]] && echo "$p"
+  done
+  return 0
+}
+
+# kill_pids PID... sends TERM, waits up to 5 s, then KILLs what is left.
+kill_pids() {
+  local -a pids=("$@")
+  local p i
+  ((${#pids[@]})) || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    local any=0
+    for p in "${pids[@]}"; do alive "$p" && any=1; done
+    ((any)) || return 0
+    sleep 0.1
+  done
+  log "killing leftover processes: ${pids[*]}"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+# read_pid FILE prints the pid stored in FILE (empty if none).
+read_pid() {
+  if [[ -f "$1" ]]; then tr -dc '0-9' <"$1"; fi
+}
+
+# ensure_installed installs the Debian rabbitmq-server package if missing.
+ensure_installed() {
+  [[ -x "$RMQ_BIN/rabbitmq-server" ]] && command -v epmd >/dev/null && return 0
+  log "RabbitMQ not found in $RMQ_BIN; installing the Debian package"
+  local -a sudo=()
+  if ((EUID != 0)); then
+    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+      die "run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rabbitmq-server"
+    fi
+    sudo=(sudo -n)
+  fi
+  # The package's postinst may start the system broker on 5672; that is
+  # left alone - our broker uses its own ports and node.
+  "${sudo[@]}" apt-get update </dev/null >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends rabbitmq-server </dev/null >&2
+  [[ -x "$RMQ_BIN/rabbitmq-server" ]] ||
+    die "rabbitmq-server installed but $RMQ_BIN/rabbitmq-server is missing"
+}
+
+# load_node_env fills PRIV_ENV, NODE and EPMD_PORT from DIR/node.env.
+load_node_env() {
+  mapfile -t PRIV_ENV <"$DIR/node.env"
+  local kv
+  NODE=""
+  for kv in "${PRIV_ENV[@]}"; do
+    [[ "$kv" == RABBITMQ_NODENAME=* ]] && NODE="${kv#*=}"
+    [[ "$kv" == ERL_EPMD_PORT=* ]] && EPMD_PORT="${kv#*=}"
+  done
+  [[ -n "$NODE" ]] || die "$DIR/node.env has no RABBITMQ_NODENAME"
+}
+
+# priv CMD... runs CMD in DIR with only the private environment.
+priv() {
+  (cd "$DIR" && exec env -i "${PRIV_ENV[@]}" "$@" </dev/null)
+}
+
+# ctl ARGS... runs rabbitmqctl against our node.
+ctl() {
+  priv "$RMQ_BIN/rabbitmqctl" -n "$NODE" "$@"
+}
+
+# show_logs prints the tail of the broker's logs (for failures).
+show_logs() {
+  local f
+  for f in "$DIR/log/startup.log" "$DIR/log/$NODE.log" "$DIR/log/epmd.log"; do
+    [[ -s "$f" ]] || continue
+    echo "----- tail of $f -----" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# ------------------------------------------------------------------ start --
+
+do_start() {
+  ensure_installed
+  mkdir -p "$DIR"
+
+  # Refuse to start twice on one DIR; otherwise begin from clean state.
+  if [[ -n "$(marked_pids)" ]]; then
+    die "a broker for $DIR is already running; run: $0 stop $DIR"
+  fi
+  rm -rf "${DIR:?}/mnesia" "${DIR:?}/log" "${DIR:?}/home" "${DIR:?}/env" "${DIR:?}"/*.pid
+  mkdir -p "$DIR/mnesia" "$DIR/log" "$DIR/home"
+
+  local t0
+  t0="$(now_ms)"
+
+  local -a ports
+  mapfile -t ports < <(free_ports 3)
+  ((${#ports[@]} == 3)) || die "could not get free ports"
+  local amqp_port="${ports[0]}" dist_port="${ports[1]}" epmd_port="${ports[2]}"
+  NODE="hftest-$amqp_port@localhost"
+
+  # Private Erlang cookie (Erlang reads $HOME/.erlang.cookie; must be 0400).
+  (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$DIR/home/.erlang.cookie")
+  chmod 400 "$DIR/home/.erlang.cookie"
+
+  # No plugins at all (no management UI, no extra listeners).
+  echo '[].' >"$DIR/enabled_plugins"
+  # Empty env file, so /etc/rabbitmq/rabbitmq-env.conf is not read.
+  : >"$DIR/rabbitmq-env.conf"
+
+  {
+    echo "# Generated by scripts/rabbitmq.sh for a private test broker."
+    echo "listeners.tcp.1 = 127.0.0.1:$amqp_port"
+    echo "loopback_users.guest = true"
+    echo "log.file.level = info"
+    echo "log.console = false"
+    if [[ -n "${RABBITMQ_EXTRA_CONF:-}" ]]; then
+      echo "# RABBITMQ_EXTRA_CONF"
+      printf '%s\n' "$RABBITMQ_EXTRA_CONF"
+    fi
+  } >"$DIR/rabbitmq.conf"
+
+  # The private environment for every RabbitMQ/Erlang command of this DIR.
+  # ERL_AFLAGS applies to every erl started (server, CLI, helpers) and binds
+  # their distribution listeners to 127.0.0.1 only.
+  PRIV_ENV=(
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    "HOME=$DIR/home"
+    "LANG=C.UTF-8"
+    "LC_ALL=C.UTF-8"
+    "RABBITMQ_NODENAME=$NODE"
+    "RABBITMQ_USE_LONGNAME=false"
+    "RABBITMQ_CONF_ENV_FILE=$DIR/rabbitmq-env.conf"
+    "RABBITMQ_CONFIG_FILE=$DIR/rabbitmq.conf"
+    "RABBITMQ_ADVANCED_CONFIG_FILE=$DIR/advanced.config"
+    "RABBITMQ_ENABLED_PLUGINS_FILE=$DIR/enabled_plugins"
+    "RABBITMQ_MNESIA_BASE=$DIR/mnesia"
+    "RABBITMQ_LOG_BASE=$DIR/log"
+    "RABBITMQ_PID_FILE=$DIR/rabbitmq.pid"
+    "RABBITMQ_DIST_PORT=$dist_port"
+    "ERL_EPMD_PORT=$epmd_port"
+    "ERL_EPMD_ADDRESS=127.0.0.1"
+    "ERL_AFLAGS=-kernel inet_dist_use_interface {127,0,0,1}"
+  )
+  # Speed: RabbitMQ loads and scans (config schemas, feature flags) every
+  # application in its plugins directory at boot, which costs seconds. We
+  # enable no plugins, so give it a private plugins directory holding only
+  # the core applications (everything except the optional rabbitmq_*
+  # plugins). Skipped if the installation layout is not recognised.
+  local rmq_home
+  rmq_home="$(dirname "$(dirname "$(readlink -f "$RMQ_BIN/rabbitmq-server")")")"
+  if compgen -G "$rmq_home/plugins/rabbit-[0-9]*" >/dev/null; then
+    rm -rf "${DIR:?}/plugins"
+    mkdir -p "$DIR/plugins"
+    local app name
+    for app in "$rmq_home"/plugins/*; do
+      name="${app##*/}"
+      case "$name" in
+      rabbitmq_prelaunch-*) ;; # core, despite its name
+      rabbitmq_*) continue ;;  # optional plugin
+      esac
+      ln -s "$app" "$DIR/plugins/$name"
+    done
+    PRIV_ENV+=("RABBITMQ_PLUGINS_DIR=$DIR/plugins")
+  fi
+  printf '%s\n' "${PRIV_ENV[@]}" >"$DIR/node.env"
+
+  # Our own epmd, started first so that erl finds it instead of spawning a
+  # daemon we could not track. setsid: terminal signals must not reach it.
+  (cd "$DIR" && exec setsid env -i "${PRIV_ENV[@]}" \
+    epmd -port "$epmd_port" -address 127.0.0.1 \
+    </dev/null >>"$DIR/log/epmd.log" 2>&1) &
+  echo $! >"$DIR/epmd.pid"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    tcp_open "$epmd_port" && break
+    alive "$(read_pid "$DIR/epmd.pid")" || break
+    sleep 0.05
+  done
+  tcp_open "$epmd_port" || { show_logs; do_stop; die "epmd did not start on 127.0.0.1:$epmd_port"; }
+
+  # The broker itself, in its own session; arguments after the script name
+  # are passed to erl, which is how the marker reaches beam.smp's cmdline.
+  (cd "$DIR" && exec setsid env -i "${PRIV_ENV[@]}" \
+    "$RMQ_BIN/rabbitmq-server" "$MARKER_FLAG" "$DIR" \
+    </dev/null >>"$DIR/log/startup.log" 2>&1) &
+  echo $! >"$DIR/server.pid"
+
+  # Wait until the AMQP port accepts connections and the node log says the
+  # boot is complete (the listener opens a moment before the last boot
+  # steps). Checking the log is free, whereas a CLI call costs 1-2 s of
+  # Erlang/Elixir startup; `rabbitmqctl await_startup` is only the fallback
+  # for a RabbitMQ version whose log line differs.
+  local deadline=$((t0 + START_TIMEOUT * 1000)) port_up_at=""
+  local node_log="$DIR/log/$NODE.log"
+  while :; do
+    if ! alive "$(read_pid "$DIR/server.pid")"; then
+      show_logs
+      do_stop
+      die "broker exited during startup (logs above, DIR=$DIR)"
+    fi
+    if (($(now_ms) > deadline)); then
+      show_logs
+      do_stop
+      die "broker did not become ready on 127.0.0.1:$amqp_port within ${START_TIMEOUT}s (logs above)"
+    fi
+    if [[ -z "$port_up_at" ]]; then
+      tcp_open "$amqp_port" && port_up_at="$(now_ms)"
+    fi
+    if [[ -n "$port_up_at" ]]; then
+      grep -q 'Server startup complete' "$node_log" 2>/dev/null && break
+      if (($(now_ms) - port_up_at > 5000)); then
+        local left=$(((deadline - $(now_ms)) / 1000))
+        ((left >= 5)) || left=5
+        if ! ctl await_startup --timeout "$left" >>"$DIR/log/ctl.log" 2>&1; then
+          show_logs
+          tail -n 20 "$DIR/log/ctl.log" >&2 || true
+          do_stop
+          die "broker did not finish booting (logs above)"
+        fi
+        break
+      fi
+    fi
+    sleep 0.1
+  done
+
+  local url="amqp://guest:guest@127.0.0.1:$amqp_port/"
+  printf 'export HYPERFLOW_TEST_AMQP_URL=%s\n' "$url" >"$DIR/env"
+
+  local ms=$(($(now_ms) - t0))
+  log "$NODE ready at $url (dist $dist_port, epmd $epmd_port) - started in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+}
+
+# ------------------------------------------------------------------- stop --
+
+do_stop() {
+  if [[ ! -f "$DIR/node.env" ]]; then
+    log "nothing to stop in $DIR"
+    rm -f "$DIR/env"
+    return 0
+  fi
+  load_node_env
+
+  local beam server epmd
+  beam="$(read_pid "$DIR/rabbitmq.pid")"
+  server="$(read_pid "$DIR/server.pid")"
+  epmd="$(read_pid "$DIR/epmd.pid")"
+
+  # Graceful stop; with the pid file, rabbitmqctl waits for the OS process
+  # to exit.
+  if alive "$beam" && [[ "$(cmdline "$beam")" == *"$MARKER_FLAG $DIR "* ]]; then
+    if ! priv timeout 60 "$RMQ_BIN/rabbitmqctl" -n "$NODE" stop "$DIR/rabbitmq.pid" \
+      >>"$DIR/log/ctl.log" 2>&1; then
+      log "rabbitmqctl stop failed for $NODE; killing it"
+    fi
+  fi
+
+  # Leftovers: the server wrapper and beam.smp (found by the DIR marker),
+  # and our epmd (checked by its command line before it is signalled).
+  local -a pids=()
+  mapfile -t pids < <(marked_pids)
+  if alive "$server" && [[ "$(cmdline "$server")" == *rabbitmq-server* ]]; then
+    pids+=("$server")
+  fi
+  if alive "$epmd" && [[ "$(cmdline "$epmd")" == *"epmd -port $EPMD_PORT "* ]]; then
+    pids+=("$epmd")
+  fi
+  kill_pids "${pids[@]}"
+
+  rm -f "$DIR/env" "$DIR"/*.pid
+  log "stopped $NODE"
+}
+
+# ------------------------------------------------------------------- main --
+
+(($# == 2)) || usage
+cmd="$1"
+DIR="$2"
+# Only plain path characters: the path ends up in Erlang/RabbitMQ env vars
+# and command lines that are word-split by RabbitMQ's own shell scripts.
+[[ "$DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR must be a plain path without spaces or special characters: '$DIR'"
+case "$cmd" in
+start)
+  mkdir -p "$DIR"
+  DIR="$(cd "$DIR" && pwd -P)"
+  do_start
+  ;;
+stop)
+  [[ -d "$DIR" ]] || { log "nothing to stop: $DIR does not exist"; exit 0; }
+  DIR="$(cd "$DIR" && pwd -P)"
+  do_stop
+  ;;
+*) usage ;;
+esac
