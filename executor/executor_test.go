@@ -363,7 +363,7 @@ func TestHeartbeatListsRunningJobs(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		hb := b.ex.heartbeatEvent()
-		if hb.Running != nil && len(*hb.Running) == 1 {
+		if hb.Running != nil && len(*hb.Running) == 1 && (*hb.Running)[0].Phase == eventbus.PhaseExecution {
 			rj := (*hb.Running)[0]
 			if rj.ID != "long" || rj.Thread != 2 || rj.Phase != eventbus.PhaseExecution || rj.Executable != "/bin/sleep" || *hb.Busy != 1 {
 				t.Errorf("running = %+v busy=%d", rj, *hb.Busy)

@@ -154,9 +154,9 @@ func TestLive500Jobs(t *testing.T) {
 			sj = &sentJob{staged: true, outFile: out, outBytes: 10 + int64(len(fmt.Sprint(i))), inBytes: 10,
 				body: mustJSON(t, map[string]any{
 					"executable": "/bin/sh", "args": []any{"-c", `cat in.dat > "$1"; printf %s "$2" >> "$1"`, "sh", out, i},
-					"inputs":     []any{map[string]any{"name": "in.dat"}},
-					"outputs":    []any{map[string]any{"name": out}},
-					"options":    map[string]any{"storage": "nfs", "workdir": shared}})}
+					"inputs":  []any{map[string]any{"name": "in.dat"}},
+					"outputs": []any{map[string]any{"name": out}},
+					"options": map[string]any{"storage": "nfs", "workdir": shared}})}
 		case i%11 == 3:
 			sj = &sentJob{status: 5, except: "status 5", body: mustJSON(t, map[string]any{
 				"executable": "/bin/sh", "args": []any{"-c", "exit 5"},

@@ -171,7 +171,9 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 
 	// The watcher closes exited once the leader has exited. Normally it only
 	// observes the exit (WNOWAIT) and leaves the reaping to cmd.Wait below;
-	// if waitid cannot be used, it reaps with cmd.Wait itself (reaped).
+	// if waitid cannot be used, it reaps with cmd.Wait itself (reaped), and
+	// the group is then signalled after the reap, which is only safe as
+	// long as the pid is not recycled meanwhile.
 	var (
 		exited  = make(chan struct{})
 		reaped  bool
