@@ -133,10 +133,10 @@ func decodeBody(body []byte, w *wireJob) error {
 	if first[0] != '{' {
 		// Not an object: say what it is, or why it is not JSON.
 		var v any
-		if err := decodeJSON(body, &v); err != nil {
+		if err := decodeJSONValue(body, &v); err != nil {
 			return err
 		}
-		return &JobError{Msg: "message must be a JSON object, got " + typeName(v)}
+		return &JobError{Msg: "message must be a JSON object, got " + jsonTypeName(v)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -146,7 +146,7 @@ func decodeBody(body []byte, w *wireJob) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return notJSON(truncated(err))
+			return notJSON(eofInObject(err))
 		}
 		key, _ := tok.(string) // More and Token guarantee a string here
 		var dst *any
@@ -166,14 +166,14 @@ func decodeBody(body []byte, w *wireJob) error {
 		default:
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return notJSON(truncated(err))
+				return notJSON(eofInObject(err))
 			}
 			continue
 		}
 		start := dec.InputOffset()
 		*dst = nil
 		if err := dec.Decode(dst); err != nil {
-			return notJSON(truncated(err))
+			return notJSON(eofInObject(err))
 		}
 		switch key {
 		case "inputs":
@@ -183,7 +183,7 @@ func decodeBody(body []byte, w *wireJob) error {
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the '}'
-		return notJSON(truncated(err))
+		return notJSON(eofInObject(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return &JobError{Msg: "message is not valid JSON: unexpected data after the top-level value"}
@@ -197,8 +197,8 @@ func memberText(b []byte) []byte {
 	return bytes.TrimLeft(b, " \t\r\n:")
 }
 
-// truncated turns an io.EOF met inside the top-level object into io.ErrUnexpectedEOF.
-func truncated(err error) error {
+// eofInObject turns an io.EOF met inside the top-level object into io.ErrUnexpectedEOF.
+func eofInObject(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
 	}
@@ -206,7 +206,7 @@ func truncated(err error) error {
 }
 
 // decodeJSON decodes exactly one JSON value from body (and nothing after it) into v.
-func decodeJSON(body []byte, v any) error {
+func decodeJSONValue(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -233,7 +233,7 @@ func notJSON(err error) *JobError {
 }
 
 // typeName names the JSON type of a value decoded with UseNumber.
-func typeName(v any) string {
+func jsonTypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -265,7 +265,7 @@ func parseExecutable(v any) (string, error) {
 		}
 		return v, nil
 	default:
-		return "", jobErr("executable", "must be a string, got %s", typeName(v))
+		return "", jobErr("executable", "must be a string, got %s", jsonTypeName(v))
 	}
 }
 
@@ -294,7 +294,7 @@ func parseSignals(field string, v any) (sigs []Signal, files []string, err error
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, nil, jobErr(field, "must be an array of signals, got %s", typeName(v))
+		return nil, nil, jobErr(field, "must be an array of signals, got %s", jsonTypeName(v))
 	}
 	if len(arr) > 0 {
 		sigs = make([]Signal, 0, len(arr))
@@ -303,7 +303,7 @@ func parseSignals(field string, v any) (sigs []Signal, files []string, err error
 	for i, item := range arr {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, nil, jobErr(fmt.Sprintf("%s[%d]", field, i), "must be an object, got %s", typeName(item))
+			return nil, nil, jobErr(fmt.Sprintf("%s[%d]", field, i), "must be an object, got %s", jsonTypeName(item))
 		}
 		nameV, ok := m["name"]
 		if !ok || nameV == nil {
@@ -311,12 +311,12 @@ func parseSignals(field string, v any) (sigs []Signal, files []string, err error
 		}
 		name, ok := nameV.(string)
 		if !ok {
-			return nil, nil, jobErr(fmt.Sprintf("%s[%d].name", field, i), "must be a string, got %s", typeName(nameV))
+			return nil, nil, jobErr(fmt.Sprintf("%s[%d].name", field, i), "must be a string, got %s", jsonTypeName(nameV))
 		}
 		if fv := m["files"]; fv != nil {
 			list, ok := fv.(string)
 			if !ok {
-				return nil, nil, jobErr(fmt.Sprintf("%s[%d].files", field, i), "must be a string of colon-separated file names, got %s", typeName(fv))
+				return nil, nil, jobErr(fmt.Sprintf("%s[%d].files", field, i), "must be a string of colon-separated file names, got %s", jsonTypeName(fv))
 			}
 			for f := range strings.SplitSeq(list, ":") {
 				if err := ValidFileName(f); err != nil {
@@ -355,7 +355,7 @@ func argText(v any) (text, errMsg string) {
 		}
 		return f, ""
 	default:
-		return "", "must be a string or number, got " + typeName(v)
+		return "", "must be a string or number, got " + jsonTypeName(v)
 	}
 }
 
@@ -386,7 +386,7 @@ func parseArgs(v any, subst func(string) string) ([]string, error) {
 		}
 		return args, nil
 	default:
-		return nil, jobErr("args", "must be an array or a string, got %s", typeName(v))
+		return nil, jobErr("args", "must be an array or a string, got %s", jsonTypeName(v))
 	}
 }
 
@@ -398,7 +398,7 @@ func parseEnv(v any, subst func(string) string) (map[string]string, error) {
 	case map[string]any:
 		m = v
 	default:
-		return nil, jobErr("env", "must be an object, got %s", typeName(v))
+		return nil, jobErr("env", "must be an object, got %s", jsonTypeName(v))
 	}
 	if len(m) == 0 {
 		return nil, nil
@@ -447,14 +447,14 @@ func parseOptions(v any, j *Job) error {
 	case map[string]any:
 		j.Options = v
 	default:
-		return jobErr("options", "must be an object, got %s", typeName(v))
+		return jobErr("options", "must be an object, got %s", jsonTypeName(v))
 	}
 	switch s := j.Options["storage"].(type) {
 	case nil:
 	case string:
 		j.Storage = s
 	default:
-		return jobErr("options.storage", "must be a string, got %s", typeName(s))
+		return jobErr("options.storage", "must be a string, got %s", jsonTypeName(s))
 	}
 	switch t := j.Options["timeout"].(type) {
 	case nil:
@@ -470,7 +470,7 @@ func parseOptions(v any, j *Job) error {
 		}
 		j.Timeout = max(time.Duration(f*float64(time.Second)), time.Nanosecond)
 	default:
-		return jobErr("options.timeout", "must be a positive number of seconds, got %s", typeName(t))
+		return jobErr("options.timeout", "must be a positive number of seconds, got %s", jsonTypeName(t))
 	}
 	return nil
 }

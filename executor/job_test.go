@@ -34,7 +34,7 @@ type badFixture struct {
 	ExpectError string          `json:"expect_error"`
 }
 
-func readFixture(t testing.TB, path string, v any) {
+func readWireFixture(t testing.TB, path string, v any) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -45,7 +45,7 @@ func readFixture(t testing.TB, path string, v any) {
 	}
 }
 
-func globFixtures(t testing.TB, pattern string) []string {
+func globWireFixtures(t testing.TB, pattern string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", "wire", pattern))
 	if err != nil {
@@ -57,9 +57,9 @@ func globFixtures(t testing.TB, pattern string) []string {
 	return files
 }
 
-// staged is what a job's storage stages: nothing for "local" (storage.md: the work directory is
-// the shared one, no stage-in or stage-out), the job's file lists otherwise.
-func staged(j *Job) (in, out []string) {
+// stagedFiles is what a job's storage stages: nothing for "local" (storage.md: the work
+// directory is the shared one, no stage-in or stage-out), the job's file lists otherwise.
+func stagedFiles(j *Job) (in, out []string) {
 	if j.Storage == "local" {
 		return nil, nil
 	}
@@ -67,10 +67,10 @@ func staged(j *Job) (in, out []string) {
 }
 
 func TestParseJobFixtures(t *testing.T) {
-	for _, path := range globFixtures(t, "jobs/*.json") {
+	for _, path := range globWireFixtures(t, "jobs/*.json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx jobFixture
-			readFixture(t, path, &fx)
+			readWireFixture(t, path, &fx)
 			j, err := ParseJob(fx.Job)
 			if err != nil {
 				t.Fatalf("ParseJob: %v", err)
@@ -84,7 +84,7 @@ func TestParseJobFixtures(t *testing.T) {
 					t.Errorf("env %s = %q (set: %v), want %q", k, got, ok, want)
 				}
 			}
-			in, out := staged(j)
+			in, out := stagedFiles(j)
 			if !equalFiles(in, fx.Expect.StageIn) {
 				t.Errorf("stage in = %q, want %q", in, fx.Expect.StageIn)
 			}
@@ -141,7 +141,7 @@ func TestParseJobFixtureFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			var fx jobFixture
-			readFixture(t, filepath.Join("testdata", "wire", "jobs", tt.fixture), &fx)
+			readWireFixture(t, filepath.Join("testdata", "wire", "jobs", tt.fixture), &fx)
 			j, err := ParseJob(fx.Job)
 			if err != nil {
 				t.Fatal(err)
@@ -161,12 +161,12 @@ func TestParseJobFixtureFiles(t *testing.T) {
 
 func TestParseJobBadFixtures(t *testing.T) {
 	seen := map[string]bool{}
-	for _, path := range globFixtures(t, "bad/*.json") {
+	for _, path := range globWireFixtures(t, "bad/*.json") {
 		name := filepath.Base(path)
 		seen[name] = true
 		t.Run(name, func(t *testing.T) {
 			var fx badFixture
-			readFixture(t, path, &fx)
+			readWireFixture(t, path, &fx)
 			if fx.ExpectError == "" || len(fx.Body) == 0 {
 				t.Fatal("fixture lacks body or expect_error")
 			}
@@ -176,8 +176,8 @@ func TestParseJobBadFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseJob: %v; want success (%s)", err, why)
 				}
-				if !strings.Contains(j.Storage+" "+jsonString(t, j.Options), fx.ExpectError) {
-					t.Errorf("job options %s do not carry %q for the later stage", jsonString(t, j.Options), fx.ExpectError)
+				if !strings.Contains(j.Storage+" "+marshalString(t, j.Options), fx.ExpectError) {
+					t.Errorf("job options %s do not carry %q for the later stage", marshalString(t, j.Options), fx.ExpectError)
 				}
 				return
 			}
@@ -198,7 +198,7 @@ func TestParseJobBadFixtures(t *testing.T) {
 			t.Errorf("laterStageFixtures lists %s, which is not in testdata/wire/bad", name)
 		}
 	}
-	for _, path := range globFixtures(t, "bad/*.txt") {
+	for _, path := range globWireFixtures(t, "bad/*.txt") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			body, err := os.ReadFile(path)
 			if err != nil {
@@ -210,13 +210,13 @@ func TestParseJobBadFixtures(t *testing.T) {
 			}
 		})
 	}
-	all := globFixtures(t, "bad/*")
-	if n := len(globFixtures(t, "bad/*.json")) + len(globFixtures(t, "bad/*.txt")); n != len(all) {
+	all := globWireFixtures(t, "bad/*")
+	if n := len(globWireFixtures(t, "bad/*.json")) + len(globWireFixtures(t, "bad/*.txt")); n != len(all) {
 		t.Errorf("testdata/wire/bad has files that are neither .json nor .txt: %q", all)
 	}
 }
 
-func jsonString(t *testing.T, v any) string {
+func marshalString(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -522,20 +522,20 @@ func checkInside(t *testing.T, name string) {
 	}
 }
 
-func fixtureSeeds(t testing.TB) [][]byte {
+func wireFixtureSeeds(t testing.TB) [][]byte {
 	t.Helper()
 	var seeds [][]byte
-	for _, path := range globFixtures(t, "jobs/*.json") {
+	for _, path := range globWireFixtures(t, "jobs/*.json") {
 		var fx jobFixture
-		readFixture(t, path, &fx)
+		readWireFixture(t, path, &fx)
 		seeds = append(seeds, fx.Job)
 	}
-	for _, path := range globFixtures(t, "bad/*.json") {
+	for _, path := range globWireFixtures(t, "bad/*.json") {
 		var fx badFixture
-		readFixture(t, path, &fx)
+		readWireFixture(t, path, &fx)
 		seeds = append(seeds, fx.Body)
 	}
-	for _, path := range globFixtures(t, "bad/*.txt") {
+	for _, path := range globWireFixtures(t, "bad/*.txt") {
 		body, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -546,13 +546,16 @@ func fixtureSeeds(t testing.TB) [][]byte {
 }
 
 func FuzzParseJob(f *testing.F) {
-	for _, seed := range fixtureSeeds(f) {
+	for _, seed := range wireFixtureSeeds(f) {
 		f.Add(seed)
 	}
 	f.Add([]byte(`{"executable": "x", "args": "a 'b c' \"d\\\"e\" $x_y", "inputs": [{"name": "x", "y": [1, "2", true]}]}`))
 	f.Add([]byte(`{"executable": "x", "env": {"A": "$s_name$s_name"}, "outputs": [{"name": "s", "files": "a:b/./c"}], "options": {"timeout": 0.001}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		j, err := ParseJob(body)
+		if err == nil && !json.Valid(body) {
+			t.Fatalf("ParseJob accepted a body that is not JSON: %q", body)
+		}
 		if err != nil {
 			var je *JobError
 			if !errors.As(err, &je) {
@@ -583,7 +586,7 @@ func FuzzParseJob(f *testing.F) {
 
 func BenchmarkParseJob(b *testing.B) {
 	var fx jobFixture
-	readFixture(b, filepath.Join("testdata", "wire", "jobs", "engine-shape.json"), &fx)
+	readWireFixture(b, filepath.Join("testdata", "wire", "jobs", "engine-shape.json"), &fx)
 	body := []byte(fx.Job)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -596,7 +599,7 @@ func BenchmarkParseJob(b *testing.B) {
 
 func BenchmarkParseJobSubstitution(b *testing.B) {
 	var fx jobFixture
-	readFixture(b, filepath.Join("testdata", "wire", "jobs", "substitution.json"), &fx)
+	readWireFixture(b, filepath.Join("testdata", "wire", "jobs", "substitution.json"), &fx)
 	body := []byte(fx.Job)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

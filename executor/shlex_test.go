@@ -129,11 +129,11 @@ func FuzzSplitArgs(f *testing.F) {
 	for _, tt := range splitArgsTests {
 		f.Add(tt.in)
 	}
-	for _, path := range globFixtures(f, "jobs/*.json") {
+	for _, path := range globWireFixtures(f, "jobs/*.json") {
 		var fx jobFixture
-		readFixture(f, path, &fx)
+		readWireFixture(f, path, &fx)
 		var m map[string]any
-		if err := decodeJSON(fx.Job, &m); err == nil {
+		if err := decodeJSONValue(fx.Job, &m); err == nil {
 			if s, ok := m["args"].(string); ok {
 				f.Add(s)
 			}

@@ -47,7 +47,7 @@ func scanJSONNumber(s string) (isInt, ok bool) {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && isDigit(s[i]) {
+		for i < len(s) && isASCIIDigit(s[i]) {
 			i++
 		}
 	default:
@@ -58,7 +58,7 @@ func scanJSONNumber(s string) (isInt, ok bool) {
 		isInt = false
 		i++
 		start := i
-		for i < len(s) && isDigit(s[i]) {
+		for i < len(s) && isASCIIDigit(s[i]) {
 			i++
 		}
 		if i == start {
@@ -72,7 +72,7 @@ func scanJSONNumber(s string) (isInt, ok bool) {
 			i++
 		}
 		start := i
-		for i < len(s) && isDigit(s[i]) {
+		for i < len(s) && isASCIIDigit(s[i]) {
 			i++
 		}
 		if i == start {
@@ -82,7 +82,7 @@ func scanJSONNumber(s string) (isInt, ok bool) {
 	return isInt, i == len(s)
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isASCIIDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // isWord reports whether s is made only of [A-Za-z0-9_].
 func isWord(s string) bool {

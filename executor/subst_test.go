@@ -78,24 +78,24 @@ func TestFormatNumberMatchesFormatFloat(t *testing.T) {
 	}
 }
 
-func signals(t *testing.T, js string) []Signal {
+func testSignals(t *testing.T, js string) []Signal {
 	t.Helper()
 	var s []Signal
-	if err := decodeJSON([]byte(js), &s); err != nil {
+	if err := decodeJSONValue([]byte(js), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
 func TestSubstitutionTable(t *testing.T) {
-	in := signals(t, `[
+	in := testSignals(t, `[
 		{"name": "in", "path": "in.txt", "tags": ["a", "b"], "n": 1e3, "ok": true, "nested": [1, [2, [3]], "x"],
 		 "obj": {"a": 1}, "nul": null, "mixed": [1, {}], "withnull": [null], "empty": []},
 		{"name": "in_path", "x": "from in_path"},
 		{"noname": 1},
 		{"name": 7, "x": "y"}
 	]`)
-	out := signals(t, `[{"name": "out", "path": "out.txt"}, {"name": "in", "path": "shadowed"}, {"name": "a.b", "c": "d"}, {"name": "o", "a-b": "x", "k": "v"}]`)
+	out := testSignals(t, `[{"name": "out", "path": "out.txt"}, {"name": "in", "path": "shadowed"}, {"name": "a.b", "c": "d"}, {"name": "o", "a-b": "x", "k": "v"}]`)
 	got := SubstitutionTable(in, out)
 	want := map[string]string{
 		"in_name":      "in",
@@ -123,13 +123,13 @@ func TestSubstitutionTable(t *testing.T) {
 // An input comes before an output, and an earlier signal before a later one, when two give the
 // same key.
 func TestSubstitutionTableAmbiguity(t *testing.T) {
-	in := signals(t, `[{"name": "in", "path_x": "attr path_x of in"}, {"name": "in_path", "x": "attr x of in_path"}]`)
-	out := signals(t, `[{"name": "in", "path_x": "from the output"}]`)
+	in := testSignals(t, `[{"name": "in", "path_x": "attr path_x of in"}, {"name": "in_path", "x": "attr x of in_path"}]`)
+	out := testSignals(t, `[{"name": "in", "path_x": "from the output"}]`)
 	got := SubstitutionTable(in, out)
 	if got["in_path_x"] != "attr path_x of in" {
 		t.Errorf("in_path_x = %q, want the first input's", got["in_path_x"])
 	}
-	in2 := signals(t, `[{"name": "in_path", "x": "attr x of in_path"}, {"name": "in", "path_x": "attr path_x of in"}]`)
+	in2 := testSignals(t, `[{"name": "in_path", "x": "attr x of in_path"}, {"name": "in", "path_x": "attr path_x of in"}]`)
 	if got := SubstitutionTable(in2, nil)["in_path_x"]; got != "attr x of in_path" {
 		t.Errorf("in_path_x = %q, want the first input's", got)
 	}
