@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
@@ -51,6 +52,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("storage setup", "err", err)
 		return 1
+	}
+	if flags.Check {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if !executor.PrintCheck(stdout, executor.Check(ctx, cfg, storages)) {
+			return 1
+		}
+		return 0
 	}
 	ex, err := executor.New(cfg, executor.Params{Logger: log, Version: version, Storages: storages})
 	if err != nil {
