@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -28,6 +29,8 @@ type Client struct {
 
 	mu  sync.Mutex // serialises publishes so confirms match publish order
 	pub *amqp.Channel
+
+	blocked atomic.Bool // broker flow control (connection.blocked)
 
 	done    chan struct{}
 	closeMu sync.Mutex
@@ -62,6 +65,17 @@ func Dial(rawURL string, log *slog.Logger) (*Client, error) {
 	// Notification channels must be buffered and always drained.
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+	blockings := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
+	go func() {
+		for b := range blockings {
+			c.blocked.Store(b.Active)
+			if b.Active {
+				log.Warn("broker blocked publishing (flow control); events are dropped and replies wait", "reason", b.Reason)
+			} else {
+				log.Info("broker unblocked publishing")
+			}
+		}
+	}()
 	go func() {
 		var e *amqp.Error
 		select {
@@ -138,9 +152,20 @@ func DeclareJobQueue(ch *amqp.Channel, queue string, args amqp.Table) error {
 	return nil
 }
 
+// ErrBlocked is returned by Publish while the broker blocks publishing.
+var ErrBlocked = errors.New("broker is blocking publishers (flow control)")
+
+// Blocked reports whether the broker currently blocks publishing.
+func (c *Client) Blocked() bool { return c.blocked.Load() }
+
 // Publish sends msg without waiting for its confirmation (best effort:
-// events). Messages published from one goroutine keep their order.
+// events). Messages published from one goroutine keep their order. While
+// the broker blocks publishers it returns ErrBlocked at once instead of
+// waiting.
 func (c *Client) Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	if c.blocked.Load() {
+		return ErrBlocked
+	}
 	c.mu.Lock()
 	_, err := c.pub.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
 	c.mu.Unlock()

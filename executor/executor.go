@@ -2,13 +2,11 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
-	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +20,7 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
-// publisher is what the executor needs of eventbus.Client.
+// publisher is what the executor needs of the broker connection.
 type publisher interface {
 	Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error
 	PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error
@@ -33,34 +31,60 @@ type Params struct {
 	Logger   *slog.Logger
 	Version  string
 	Storages *storage.Registry
-	// Ready, when set, is called once the consumer is running.
+	// Ready, when set, is called once, when the consumer first runs.
 	Ready func()
+	// Stopping, when set, is called once when the executor stops taking jobs.
+	Stopping func()
 }
+
+// Reconnect backoff: capped exponential with jitter.
+const (
+	reconnectFirst = 500 * time.Millisecond
+	reconnectMax   = 30 * time.Second
+	finishedMemory = 10000 // finished job ids remembered to answer redeliveries
+)
 
 // Executor takes jobs from the job queue and runs them, up to
 // Settings.Threads at a time, each on a numbered worker slot.
 //
-// Goroutines and what they own: Run owns the AMQP client and the consumer
-// channel and hands each delivery to a job goroutine together with a free
-// slot; a job goroutine owns its jobRun and acknowledges its own delivery;
-// the heartbeat goroutine only reads the shared state below, which is
-// guarded by mu or atomic.
+// Goroutines and what they own: Run owns the connection loop and the
+// consumer channel and hands each delivery to a job goroutine with a free
+// slot; a job goroutine owns its jobRun and settles its own deliveries; the
+// heartbeat goroutine only reads the shared counters and the running table
+// (atomics and mu). The tracker has its own lock.
+//
+// Shutdown, in order: (1) ctx is cancelled: the consumer is cancelled and
+// deliveries not yet started go back to the queue; (2) running jobs get
+// ShutdownGrace to finish and be answered; (3) then, or at once on Kill, their
+// process groups are killed and their deliveries returned to the queue
+// unanswered; (4) executor.stopped is published and the connection closed.
 type Executor struct {
 	cfg      config.Settings
 	log      *slog.Logger
 	storages *storage.Registry
 	version  string
 	ready    func()
+	stopping func()
 
 	id       string
 	hostname string
 	baseEnv  []string
 
-	pub publisher // set by Run before any job starts
+	pub   publisher // the link in production, a recorder in unit tests
+	link  *link
+	track *tracker
 
-	busy       atomic.Int32
-	jobsDone   atomic.Int64
-	jobsFailed atomic.Int64
+	jobCtx context.Context // running jobs; cancelled by Kill
+	kill   context.CancelFunc
+	slots  chan int
+	jobs   sync.WaitGroup
+
+	busy        atomic.Int32
+	jobsDone    atomic.Int64
+	jobsFailed  atomic.Int64
+	duplicates  atomic.Int64 // redeliveries answered without running again
+	reconnects  atomic.Int64
+	readyCalled atomic.Bool
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot
@@ -87,316 +111,155 @@ func New(cfg config.Settings, p Params) (*Executor, error) {
 		storages: p.Storages,
 		version:  p.Version,
 		ready:    p.Ready,
+		stopping: p.Stopping,
 		id:       uuid.NewString(),
 		hostname: host,
+		link:     newLink(),
+		track:    newTracker(finishedMemory),
+		slots:    make(chan int, cfg.Threads),
 		running:  make(map[int]eventbus.RunningJob),
 	}
-	for _, kv := range os.Environ() {
-		// A job has no business with the broker's credentials.
-		if strings.HasPrefix(kv, "AMQP_URL=") {
-			continue
-		}
-		e.baseEnv = append(e.baseEnv, kv)
+	e.pub = e.link
+	e.jobCtx, e.kill = context.WithCancel(context.Background())
+	for i := 1; i <= cfg.Threads; i++ {
+		e.slots <- i
 	}
+	e.baseEnv = jobBaseEnv(os.Environ())
 	return e, nil
+}
+
+// hiddenFromJobs are the executor's environment variables a job does not
+// inherit: the broker's credentials and the storage secrets.
+var hiddenFromJobs = []string{"AMQP_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+func jobBaseEnv(environ []string) []string {
+	env := make([]string, 0, len(environ))
+next:
+	for _, kv := range environ {
+		for _, h := range hiddenFromJobs {
+			if strings.HasPrefix(kv, h+"=") {
+				continue next
+			}
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // ID is the executor's UUID, new at every start.
 func (e *Executor) ID() string { return e.id }
 
-// Run connects to the broker, consumes jobs until ctx is done, then stops
-// taking jobs, lets the running ones finish, publishes executor.stopped and
-// returns nil. It returns an error when the broker cannot be reached or the
-// connection is lost.
-func (e *Executor) Run(ctx context.Context) error {
-	client, err := eventbus.Dial(e.cfg.AMQPURL.Reveal(), e.log)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	e.pub = client
-	if err := client.DeclareEvents(e.cfg.EventsExchange); err != nil {
-		return err
-	}
-	ch, err := client.Channel()
-	if err != nil {
-		return err
-	}
-	if err := eventbus.DeclareJobQueue(ch, e.cfg.Queue, nil); err != nil {
-		return err
-	}
-	if err := ch.Qos(e.cfg.Threads, 0, false); err != nil {
-		return fmt.Errorf("set prefetch %d: %w", e.cfg.Threads, err)
-	}
-	tag := "hyperflow-executor-" + e.id
-	deliveries, err := ch.Consume(e.cfg.Queue, tag, false, false, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", e.cfg.Queue, err)
-	}
+// Kill stops running jobs at once (the second signal): their process groups
+// are killed and their deliveries go back to the queue. Safe to call any
+// time, more than once.
+func (e *Executor) Kill() { e.kill() }
 
-	e.emit(context.Background(), nil, &eventbus.Event{
-		Type: eventbus.TypeExecutorReady, Hostname: e.hostname, Threads: e.cfg.Threads,
-		Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
-	})
-	e.log.Info("executor ready", "executor", e.id, "queue", e.cfg.Queue, "threads", e.cfg.Threads,
-		"storage", e.cfg.Storage, "broker", eventbus.RedactURL(e.cfg.AMQPURL.Reveal()))
-	if e.ready != nil {
-		e.ready()
-	}
+// Run consumes jobs until ctx is done, reconnecting whenever the connection
+// is lost, then shuts down as described on Executor and returns nil. It
+// returns an error when the broker stays unreachable for ConnectAttempts.
+func (e *Executor) Run(ctx context.Context) error {
+	release := e.claimTmpDir()
+	defer release()
 
 	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
-	var hbDone sync.WaitGroup
-	hbDone.Go(func() { e.heartbeat(hbCtx) })
-
-	slots := make(chan int, e.cfg.Threads)
-	for i := 1; i <= e.cfg.Threads; i++ {
-		slots <- i
-	}
-	var jobs sync.WaitGroup
-	// Running jobs are not cancelled by the stop signal: they finish.
-	jobCtx := context.WithoutCancel(ctx)
+	var hb sync.WaitGroup
+	hb.Go(func() { e.heartbeat(hbCtx) })
 
 	var runErr error
-consume:
 	for {
-		select {
-		case <-ctx.Done():
-			break consume
-		case <-client.Done():
-			runErr = client.Err()
-			break consume
-		case d, ok := <-deliveries:
-			if !ok {
-				runErr = fmt.Errorf("consumer on %s stopped: %w", e.cfg.Queue, client.Err())
-				break consume
+		client, err := e.connect(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				runErr = err
 			}
-			var slot int
-			select {
-			case slot = <-slots:
-			case <-ctx.Done():
-				_ = d.Nack(false, true)
-				break consume
-			}
-			jobs.Go(func() {
-				defer func() { slots <- slot }()
-				e.handle(jobCtx, d, slot)
-			})
+			break
 		}
+		e.link.set(client)
+		err = e.serve(ctx, client)
+		if err == nil {
+			break
+		}
+		e.link.drop()
+		client.Close()
+		e.reconnects.Add(1)
+		e.log.Warn("lost the broker; reconnecting (running jobs go on)", "err", err)
 	}
 
-	// Stop taking jobs; return what was prefetched but not started.
-	if runErr == nil {
-		if err := ch.Cancel(tag, false); err != nil {
-			e.log.Warn("cancel consumer", "err", err)
-		}
-		for d := range deliveries {
-			_ = d.Nack(false, true)
-		}
+	if e.stopping != nil {
+		e.stopping()
 	}
-	if n := e.busy.Load(); n > 0 {
-		e.log.Info("stopping: waiting for running jobs", "running", n)
-	}
-	jobs.Wait()
-	stopHeartbeat()
-	hbDone.Wait()
 	reason := "signal"
 	if runErr != nil {
+		// Without a broker no job can be answered: stop them now, their
+		// deliveries are back in the queue already.
 		reason = runErr.Error()
+		e.kill()
 	}
-	e.emit(context.Background(), nil, &eventbus.Event{Type: eventbus.TypeExecutorStopped, Reason: reason})
+	if e.waitJobs() {
+		reason += "; running jobs killed after the shutdown grace period and requeued"
+	}
+	stopHeartbeat()
+	hb.Wait()
+	if client := e.link.current(); client != nil {
+		e.emit(context.Background(), nil, &eventbus.Event{Type: eventbus.TypeExecutorStopped, Reason: reason})
+		client.Close()
+	}
 	e.log.Info("executor stopped", "executor", e.id, "reason", reason,
-		"jobs_done", e.jobsDone.Load(), "jobs_failed", e.jobsFailed.Load())
+		"jobs_done", e.jobsDone.Load(), "jobs_failed", e.jobsFailed.Load(),
+		"duplicates", e.duplicates.Load(), "reconnects", e.reconnects.Load())
 	return runErr
 }
 
-// handle runs one delivery on a slot and answers it. It never panics.
-func (e *Executor) handle(ctx context.Context, d amqp.Delivery, slot int) {
-	e.busy.Add(1)
-	defer e.busy.Add(-1)
-	r := &jobRun{id: d.CorrelationId, slot: slot, redelivered: d.Redelivered}
-	if r.id == "" {
-		r.id = d.MessageId
+// waitJobs waits for the running jobs, killing them when the grace period
+// ends or Kill is called. It reports whether jobs had to be killed.
+func (e *Executor) waitJobs() bool {
+	done := make(chan struct{})
+	go func() { e.jobs.Wait(); close(done) }()
+	if n := e.busy.Load(); n > 0 {
+		e.log.Info("stopping: waiting for running jobs", "running", n, "grace", e.cfg.ShutdownGrace)
 	}
-	started := time.Now()
-	r.metrics = eventbus.Metrics{Executor: e.id, Thread: int64(slot), Hostname: e.hostname}
-	r.metrics.Timestamps.JobStarted = eventbus.Timestamp(started)
-	r.reply.Exceptions = []string{}
-
-	job, parseErr := ParseJob(d.Body)
-	if job != nil {
-		r.job = job
+	grace := time.NewTimer(e.cfg.ShutdownGrace)
+	defer grace.Stop()
+	killed := false
+	select {
+	case <-done:
+		return false
+	case <-grace.C:
+		e.log.Warn("shutdown grace period over: killing running jobs, their deliveries go back to the queue")
+		killed = true
+		e.kill()
+	case <-e.jobCtx.Done():
+		killed = e.busy.Load() > 0
 	}
-	executable := ""
-	if job != nil {
-		executable = job.Executable
-	}
-	e.setRunning(r, eventbus.RunningJob{ID: r.id, Thread: int64(slot), Phase: eventbus.PhaseStageIn,
-		Since: eventbus.Timestamp(started), Executable: executable})
-	defer e.clearRunning(r)
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
-		Redelivered: eventbus.Ptr(d.Redelivered)})
-
-	if parseErr != nil {
-		r.reply.ExitStatus = eventbus.ExitJobError
-		r.reply.Exceptions = append(r.reply.Exceptions, parseErr.Error())
-	} else {
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					r.reply.ExitStatus = eventbus.ExitJobError
-					r.reply.Exceptions = append(r.reply.Exceptions, fmt.Sprintf("executor error: %v", p))
-					e.log.Error("panic while running job", "job", r.id, "panic", p, "stack", string(debug.Stack()))
-				}
-			}()
-			e.runPipeline(ctx, r)
-		}()
-	}
-
-	finished := time.Now()
-	r.metrics.Timestamps.JobFinished = eventbus.Timestamp(finished)
-	r.reply.Metrics = &r.metrics
-	if r.reply.ExitStatus != 0 && len(r.reply.Exceptions) == 0 {
-		r.reply.Exceptions = append(r.reply.Exceptions, fmt.Sprintf("job failed with status %d", r.reply.ExitStatus))
-	}
-	if r.reply.ExitStatus == 0 {
-		e.jobsDone.Add(1)
-	} else {
-		e.jobsFailed.Add(1)
-	}
-	fin := &eventbus.Event{Type: eventbus.TypeJobFinished, Executable: executable,
-		ExitStatus: eventbus.Ptr(r.reply.ExitStatus), Metrics: &r.metrics, Exceptions: r.reply.Exceptions}
-	if r.reply.ExitStatus != 0 {
-		fin.StderrTail = lastBytes(r.reply.Stderr, stderrTailSize)
-	}
-	e.emit(ctx, r, fin)
-	e.log.Info("job finished", "job", r.id, "thread", slot, "executable", executable,
-		"exit_status", r.reply.ExitStatus, "stage_in", r.metrics.StageIn, "execution", r.metrics.Execution,
-		"stage_out", r.metrics.StageOut, "input_size", r.metrics.InputSize, "output_size", r.metrics.OutputSize)
-
-	// Answer, then acknowledge only once the reply is confirmed.
-	if err := e.reply(ctx, d, &r.reply); err != nil {
-		e.log.Error("reply not sent: the job stays unacknowledged and will be delivered again",
-			"job", r.id, "err", err)
-		return
-	}
-	var err error
-	if parseErr != nil {
-		// Poison: never back into the queue (a dead-letter exchange keeps it).
-		err = d.Reject(false)
-	} else {
-		err = d.Ack(false)
-	}
-	if err != nil {
-		e.log.Error("acknowledge job", "job", r.id, "err", err)
-	}
+	<-done
+	return killed
 }
 
-// reply publishes the job's reply to its reply_to queue and waits for the
-// broker's confirmation.
-func (e *Executor) reply(ctx context.Context, d amqp.Delivery, rep *eventbus.Reply) error {
-	if d.ReplyTo == "" {
-		e.log.Warn("job has no reply_to: the result is only in events", "job", d.CorrelationId)
-		return nil
-	}
-	body, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("encode reply: %w", err)
-	}
-	return e.pub.PublishConfirmed(ctx, "", d.ReplyTo, amqp.Publishing{
-		ContentType:   "application/json",
-		CorrelationId: d.CorrelationId,
-		DeliveryMode:  amqp.Persistent,
-		Timestamp:     time.Now(),
-		Body:          body,
-	})
-}
-
-// emit publishes an event, best effort: a failed publish is logged and never
-// fails the job. r is nil for executor events.
-func (e *Executor) emit(ctx context.Context, r *jobRun, ev *eventbus.Event) {
-	ev.Executor = e.id
-	ev.Timestamp = eventbus.Timestamp(time.Now())
-	if r != nil {
-		ev.ID, ev.Job, ev.Thread = r.id, r.id, int64(r.slot)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		e.log.Warn("encode event", "type", ev.Type, "err", err)
-		return
-	}
-	if err := e.pub.Publish(ctx, e.cfg.EventsExchange, ev.RoutingKey(), amqp.Publishing{
-		ContentType: "application/json",
-		Body:        body,
-	}); err != nil {
-		e.log.Warn("publish event", "type", ev.Type, "err", err)
-	}
-}
-
-func (e *Executor) setRunning(r *jobRun, rj eventbus.RunningJob) {
-	e.mu.Lock()
-	e.running[r.slot] = rj
-	e.mu.Unlock()
-}
-
-func (e *Executor) clearRunning(r *jobRun) {
-	e.mu.Lock()
-	delete(e.running, r.slot)
-	e.mu.Unlock()
-}
-
-func (e *Executor) setPhase(r *jobRun, phase string) {
-	e.mu.Lock()
-	rj := e.running[r.slot]
-	rj.Phase = phase
-	rj.Since = eventbus.Timestamp(time.Now())
-	e.running[r.slot] = rj
-	e.mu.Unlock()
-}
-
-// heartbeat publishes executor.heartbeat every HeartbeatInterval until ctx
-// is done.
-func (e *Executor) heartbeat(ctx context.Context) {
-	t := time.NewTicker(e.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
+// connect dials the broker, retrying with capped exponential backoff and
+// jitter until ctx is done or ConnectAttempts attempts failed.
+func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
+	url := e.cfg.AMQPURL.Reveal()
+	delay := reconnectFirst
+	for attempt := 1; ; attempt++ {
+		client, err := eventbus.Dial(url, e.log)
+		if err == nil {
+			if attempt > 1 {
+				e.log.Info("connected to the broker", "broker", eventbus.RedactURL(url), "attempts", attempt)
+			}
+			return client, nil
+		}
+		if max := e.cfg.ConnectAttempts; max > 0 && attempt >= max {
+			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
+		}
+		wait := delay/2 + rand.N(delay)
+		e.log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
 		select {
-		case <-ctx.Done():
-			return
 		case <-t.C:
-			e.emit(ctx, nil, e.heartbeatEvent())
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
 		}
+		delay = min(delay*2, reconnectMax)
 	}
-}
-
-func (e *Executor) heartbeatEvent() *eventbus.Event {
-	e.mu.Lock()
-	running := make([]eventbus.RunningJob, 0, len(e.running))
-	for _, rj := range e.running {
-		running = append(running, rj)
-	}
-	e.mu.Unlock()
-	sort.Slice(running, func(i, j int) bool { return running[i].Thread < running[j].Thread })
-	return &eventbus.Event{
-		Type:       eventbus.TypeExecutorHeartbeat,
-		Busy:       eventbus.Ptr(int(e.busy.Load())),
-		Threads:    e.cfg.Threads,
-		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),
-		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
-		Running:    &running,
-		Interval:   e.cfg.HeartbeatInterval.Seconds(),
-	}
-}
-
-// lastBytes returns at most n bytes of the end of s, cut at a rune start.
-func lastBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	for i := 0; i < len(s) && i < 4; i++ {
-		if s[i]&0xC0 != 0x80 {
-			return s[i:]
-		}
-	}
-	return s
 }

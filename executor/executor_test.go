@@ -107,7 +107,7 @@ func (b bundle) deliver(t *testing.T, body []byte) result {
 	b.pub.msgs = nil
 	b.pub.mu.Unlock()
 	d := amqp.Delivery{Acknowledger: a, Body: body, CorrelationId: "job-" + t.Name(), ReplyTo: "reply-q", DeliveryTag: 1}
-	b.ex.handle(context.Background(), d, 1)
+	b.ex.handle(d, 1)
 	var res result
 	for _, m := range b.pub.msgs {
 		if m.exchange == "" {
@@ -356,7 +356,7 @@ func TestHeartbeatListsRunningJobs(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.ex.handle(context.Background(), amqp.Delivery{Acknowledger: &acks{}, CorrelationId: "long",
+		b.ex.handle(amqp.Delivery{Acknowledger: &acks{}, CorrelationId: "long",
 			Body: mustJSON(t, map[string]any{"executable": "/bin/sleep", "args": []any{"0.5"},
 				"options": map[string]any{"storage": "local", "workdir": t.TempDir()}})}, 2)
 	}()

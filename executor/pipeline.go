@@ -166,10 +166,7 @@ func commandError(res Result) string {
 
 // newWorkdir creates a job's private work directory (mode 0700).
 func (e *Executor) newWorkdir() (string, error) {
-	root := e.cfg.TmpDir
-	if root == "" {
-		root = os.TempDir()
-	}
+	root := e.tmpRoot()
 	dir, err := os.MkdirTemp(root, e.workdirPrefix())
 	if err != nil {
 		return "", fmt.Errorf("create work directory in %s: %w", root, err)
@@ -177,7 +174,7 @@ func (e *Executor) newWorkdir() (string, error) {
 	return dir, nil
 }
 
-func (e *Executor) workdirPrefix() string { return "hyperflow-job-" + e.id[:8] + "-" }
+func (e *Executor) workdirPrefix() string { return jobPrefix + e.id[:8] + "-" }
 
 // jobEnv is the executor's environment (minus the broker URL) with the
 // job's variables added.

@@ -84,9 +84,10 @@ free_ports() {
 }
 
 # tcp_open PORT succeeds when something accepts TCP connections on
-# 127.0.0.1:PORT.
+# 127.0.0.1:PORT. (On loopback a connect is refused or accepted at once. No
+# `timeout` wrapper: it would swallow Ctrl-C, see abort_start.)
 tcp_open() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # cmdline PID prints the command line of PID with spaces for NULs (empty if
@@ -184,12 +185,38 @@ show_logs() {
   local f
   for f in "$DIR/log/startup.log" "$DIR/log/$NODE.log" "$DIR/log/epmd.log"; do
     [[ -s "$f" ]] || continue
+    # (epmd logs a harmless line for each of our readiness probes)
+    grep -qv "got partial packet only" "$f" || continue
     echo "----- tail of $f -----" >&2
-    tail -n 40 "$f" >&2
+    grep -v "got partial packet only" "$f" | tail -n 40 >&2
   done
 }
 
 # ------------------------------------------------------------------ start --
+
+# A failed or interrupted start must not leave processes behind: once the
+# start begins launching things, an EXIT trap runs start_cleanup until the
+# broker is ready.
+start_done=0
+
+# start_cleanup stops whatever an unfinished start has launched (once).
+start_cleanup() {
+  ((start_done)) && return 0
+  start_done=1
+  trap '' INT TERM
+  do_stop || true
+}
+
+# abort_start SIG cleans up a start interrupted by SIG (Ctrl-C, kill), then
+# dies by that signal: a calling bash only reacts to Ctrl-C if its child was
+# killed by SIGINT, so exiting with a status would make it carry on.
+abort_start() {
+  trap '' INT TERM
+  log "start interrupted by SIG$1; cleaning up"
+  start_cleanup
+  trap - "$1"
+  kill -s "$1" "$$"
+}
 
 do_start() {
   ensure_installed
@@ -199,6 +226,9 @@ do_start() {
   if [[ -n "$(marked_pids)" ]]; then
     die "a broker for $DIR is already running; run: $0 stop $DIR"
   fi
+  trap start_cleanup EXIT
+  trap 'abort_start INT' INT
+  trap 'abort_start TERM' TERM
   rm -rf "${DIR:?}/mnesia" "${DIR:?}/log" "${DIR:?}/home" "${DIR:?}/env" "${DIR:?}"/*.pid
   mkdir -p "$DIR/mnesia" "$DIR/log" "$DIR/home"
 
@@ -289,7 +319,7 @@ do_start() {
     alive "$(read_pid "$DIR/epmd.pid")" || break
     sleep 0.05
   done
-  tcp_open "$epmd_port" || { show_logs; do_stop; die "epmd did not start on 127.0.0.1:$epmd_port"; }
+  tcp_open "$epmd_port" || { show_logs; die "epmd did not start on 127.0.0.1:$epmd_port"; }
 
   # The broker itself, in its own session; arguments after the script name
   # are passed to erl, which is how the marker reaches beam.smp's cmdline.
@@ -308,12 +338,10 @@ do_start() {
   while :; do
     if ! alive "$(read_pid "$DIR/server.pid")"; then
       show_logs
-      do_stop
       die "broker exited during startup (logs above, DIR=$DIR)"
     fi
     if (($(now_ms) > deadline)); then
       show_logs
-      do_stop
       die "broker did not become ready on 127.0.0.1:$amqp_port within ${START_TIMEOUT}s (logs above)"
     fi
     if [[ -z "$port_up_at" ]]; then
@@ -327,7 +355,6 @@ do_start() {
         if ! ctl await_startup --timeout "$left" >>"$DIR/log/ctl.log" 2>&1; then
           show_logs
           tail -n 20 "$DIR/log/ctl.log" >&2 || true
-          do_stop
           die "broker did not finish booting (logs above)"
         fi
         break
@@ -338,6 +365,8 @@ do_start() {
 
   local url="amqp://guest:guest@127.0.0.1:$amqp_port/"
   printf 'export HYPERFLOW_TEST_AMQP_URL=%s\n' "$url" >"$DIR/env"
+  start_done=1
+  trap - EXIT INT TERM
 
   local ms=$(($(now_ms) - t0))
   log "$NODE ready at $url (dist $dist_port, epmd $epmd_port) - started in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
@@ -354,6 +383,7 @@ do_stop() {
   load_node_env
 
   local beam server epmd
+  local was_running=0
   beam="$(read_pid "$DIR/rabbitmq.pid")"
   server="$(read_pid "$DIR/server.pid")"
   epmd="$(read_pid "$DIR/epmd.pid")"
@@ -361,6 +391,7 @@ do_stop() {
   # Graceful stop; with the pid file, rabbitmqctl waits for the OS process
   # to exit.
   if alive "$beam" && [[ "$(cmdline "$beam")" == *"$MARKER_FLAG $DIR "* ]]; then
+    was_running=1
     if ! priv timeout 60 "$RMQ_BIN/rabbitmqctl" -n "$NODE" stop "$DIR/rabbitmq.pid" \
       >>"$DIR/log/ctl.log" 2>&1; then
       log "rabbitmqctl stop failed for $NODE; killing it"
@@ -377,10 +408,15 @@ do_stop() {
   if alive "$epmd" && [[ "$(cmdline "$epmd")" == *"epmd -port $EPMD_PORT "* ]]; then
     pids+=("$epmd")
   fi
+  ((${#pids[@]} == 0)) || was_running=1
   kill_pids "${pids[@]}"
 
   rm -f "$DIR/env" "$DIR"/*.pid
-  log "stopped $NODE"
+  if ((was_running)); then
+    log "stopped $NODE"
+  else
+    log "$NODE was not running"
+  fi
 }
 
 # ------------------------------------------------------------------- main --

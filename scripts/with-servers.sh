@@ -61,12 +61,9 @@ start_s3() {
 }
 stop_s3() { :; }
 
-# GridFTP server: not yet available in this repository.
-start_gridftp() {
-  log "error: --gridftp: the private GridFTP test server is not yet available"
-  return 1
-}
-stop_gridftp() { :; }
+# Anonymous GridFTP server (globus-gridftp-server), see gridftp.sh.
+start_gridftp() { "$SCRIPT_DIR/gridftp.sh" start "$1"; }
+stop_gridftp() { "$SCRIPT_DIR/gridftp.sh" stop "$1"; }
 
 # ------------------------------------------------------------ arguments ---
 
@@ -102,6 +99,7 @@ cleaned=0
 cleanup() {
   ((cleaned)) && return 0
   cleaned=1
+  trap "" INT TERM # Ctrl-C during the cleanup must not leave servers behind
   set +e
   local i s
   for ((i = ${#started[@]} - 1; i >= 0; i--)); do

@@ -103,6 +103,28 @@ type Settings struct {
 	MetricsAddr       string        `yaml:"metrics_addr"`       // "" = no metrics endpoint
 	EventsExchange    string        `yaml:"events_exchange"`
 	MaxMessageSize    int           `yaml:"max_message_size"` // bytes
+
+	ConnectAttempts    int           `yaml:"connect_attempts"`     // 0 = forever
+	ConsumerTimeout    time.Duration `yaml:"consumer_timeout"`     // 0 = the broker's
+	MaxDeliveries      int           `yaml:"max_deliveries"`       // 0 = no limit
+	QueueType          string        `yaml:"queue_type"`           // "" = no argument
+	DeadLetterExchange string        `yaml:"dead_letter_exchange"` // "" = no argument
+}
+
+// QueueArgs returns the opt-in arguments of the job queue declaration (nil
+// when none: the engine's own declaration).
+func (s Settings) QueueArgs() map[string]any {
+	args := map[string]any{}
+	if s.QueueType != "" {
+		args["x-queue-type"] = s.QueueType
+	}
+	if s.DeadLetterExchange != "" {
+		args["x-dead-letter-exchange"] = s.DeadLetterExchange
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	return args
 }
 
 // Default returns the built-in defaults.
@@ -126,6 +148,7 @@ func Default() Settings {
 		LogFormat:         DefaultLogFormat,
 		EventsExchange:    DefaultEventsExchange,
 		MaxMessageSize:    DefaultMaxMessageSize,
+		MaxDeliveries:     5,
 	}
 }
 
@@ -169,6 +192,20 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxMessageSize <= 0 {
 		add("max_message_size", "must be a positive number of bytes, got %d", s.MaxMessageSize)
+	}
+	if s.ConnectAttempts < 0 {
+		add("connect_attempts", "must be 0 (forever) or more, got %d", s.ConnectAttempts)
+	}
+	if s.ConsumerTimeout < 0 {
+		add("consumer_timeout", "must not be negative")
+	}
+	if s.MaxDeliveries < 0 {
+		add("max_deliveries", "must be 0 (no limit) or more, got %d", s.MaxDeliveries)
+	}
+	switch s.QueueType {
+	case "", "classic", "quorum":
+	default:
+		add("queue_type", "must be classic or quorum, got %q", s.QueueType)
 	}
 	if s.TmpDir == "" {
 		add("tmp_dir", "must not be empty")

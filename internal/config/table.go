@@ -110,6 +110,31 @@ func settingTable() []setting {
 			field: func(s *Settings) any { return &s.MaxMessageSize },
 		},
 		{
+			key: "connect_attempts", env: "CONNECT_ATTEMPTS", flag: "connect-attempts", def: "0 (forever)",
+			desc:  "broker connection attempts at start and after a loss before giving up, 0 to keep trying",
+			field: func(s *Settings) any { return &s.ConnectAttempts },
+		},
+		{
+			key: "consumer_timeout", env: "CONSUMER_TIMEOUT", flag: "consumer-timeout", def: "0 (broker's, 30m)",
+			desc:  "delivery acknowledgement timeout asked of the broker (x-consumer-timeout, RabbitMQ >= 3.12); 0 keeps the broker's",
+			field: func(s *Settings) any { return &s.ConsumerTimeout },
+		},
+		{
+			key: "max_deliveries", env: "MAX_DELIVERIES", flag: "max-deliveries",
+			desc:  "refuse a job delivered this many times (quorum queues' x-delivery-count), 0 for no limit",
+			field: func(s *Settings) any { return &s.MaxDeliveries },
+		},
+		{
+			key: "queue_type", env: "QUEUE_TYPE", flag: "queue-type", def: "none (as the engine declares it)",
+			desc:  "opt-in x-queue-type of the job queue (quorum); the engine must declare it the same way",
+			field: func(s *Settings) any { return &s.QueueType },
+		},
+		{
+			key: "dead_letter_exchange", env: "DEAD_LETTER_EXCHANGE", flag: "dead-letter-exchange", def: "none",
+			desc:  "opt-in x-dead-letter-exchange of the job queue; the engine must declare it the same way",
+			field: func(s *Settings) any { return &s.DeadLetterExchange },
+		},
+		{
 			key: "cloud_storage.provider", def: "AWS",
 			desc:  "accepted and ignored: only S3 is supported",
 			field: func(s *Settings) any { return &s.Cloud.Provider },

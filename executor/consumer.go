@@ -1,0 +1,104 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+)
+
+// serve declares the queue and exchange on a new connection and hands
+// deliveries to jobs until ctx is done (then it cancels the consumer,
+// returns the deliveries not started to the queue and returns nil) or the
+// connection or consumer channel is lost (then it returns why).
+func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
+	if err := client.DeclareEvents(e.cfg.EventsExchange); err != nil {
+		return err
+	}
+	ch, err := client.Channel()
+	if err != nil {
+		return err
+	}
+	if err := eventbus.DeclareJobQueue(ch, e.cfg.Queue, e.cfg.QueueArgs()); err != nil {
+		return err
+	}
+	if err := ch.Qos(e.cfg.Threads, 0, false); err != nil {
+		return fmt.Errorf("set prefetch %d: %w", e.cfg.Threads, err)
+	}
+	var consumeArgs amqp.Table
+	if t := e.cfg.ConsumerTimeout; t > 0 {
+		// Honoured by RabbitMQ 3.12 and later; older brokers ignore it and
+		// apply their global consumer_timeout.
+		consumeArgs = amqp.Table{"x-consumer-timeout": t.Milliseconds()}
+	}
+	tag := "hyperflow-executor-" + e.id
+	deliveries, err := ch.Consume(e.cfg.Queue, tag, false, false, false, false, consumeArgs)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", e.cfg.Queue, err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+
+	e.emit(context.Background(), nil, &eventbus.Event{
+		Type: eventbus.TypeExecutorReady, Hostname: e.hostname, Threads: e.cfg.Threads,
+		Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
+	})
+	e.log.Info("executor ready", "executor", e.id, "queue", e.cfg.Queue, "threads", e.cfg.Threads,
+		"storage", e.cfg.Storage, "broker", eventbus.RedactURL(e.cfg.AMQPURL.Reveal()))
+	if e.ready != nil && e.readyCalled.CompareAndSwap(false, true) {
+		e.ready()
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			if err := ch.Cancel(tag, false); err != nil {
+				e.log.Warn("cancel consumer", "err", err)
+			}
+			// Deliveries already prefetched go back to the queue.
+			for d := range deliveries {
+				_ = d.Nack(false, true)
+			}
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				if cause := <-closed; cause != nil {
+					return fmt.Errorf("consumer channel closed: %w", cause)
+				}
+				return fmt.Errorf("consumer channel closed: %w", client.Err())
+			}
+			e.dispatch(ctx, d)
+		}
+	}
+}
+
+// dispatch starts a job for a delivery on a free slot, or settles a
+// redelivery of a job that is running or was answered already.
+func (e *Executor) dispatch(ctx context.Context, d amqp.Delivery) {
+	switch e.track.admit(d) {
+	case attached:
+		e.log.Info("redelivery of a running job: it will be answered once, when it ends",
+			"job", d.CorrelationId)
+		return
+	case answered:
+		e.duplicates.Add(1)
+		e.log.Info("redelivery of an answered job acknowledged without running it again", "job", d.CorrelationId)
+		if err := d.Ack(false); err != nil {
+			e.log.Warn("acknowledge redelivery", "job", d.CorrelationId, "err", err)
+		}
+		return
+	}
+	var slot int
+	select {
+	case slot = <-e.slots:
+	case <-ctx.Done():
+		e.track.finish(d.CorrelationId, false)
+		_ = d.Nack(false, true)
+		return
+	}
+	e.jobs.Go(func() {
+		defer func() { e.slots <- slot }()
+		e.handle(d, slot)
+	})
+}

@@ -1,0 +1,286 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+)
+
+// handle runs one delivery on a slot, answers it and settles it (and any
+// redelivery attached to it meanwhile). It never panics.
+func (e *Executor) handle(d amqp.Delivery, slot int) {
+	ctx := e.jobCtx
+	e.busy.Add(1)
+	defer e.busy.Add(-1)
+	r := &jobRun{id: d.CorrelationId, slot: slot, redelivered: d.Redelivered}
+	if r.id == "" {
+		r.id = d.MessageId
+	}
+	started := time.Now()
+	r.metrics = eventbus.Metrics{Executor: e.id, Thread: int64(slot), Hostname: e.hostname}
+	r.metrics.Timestamps.JobStarted = eventbus.Timestamp(started)
+	r.reply.Exceptions = []string{}
+
+	job, refusal := e.admitMessage(d)
+	executable := ""
+	if job != nil {
+		r.job = job
+		executable = job.Executable
+	}
+	e.setRunning(r, eventbus.RunningJob{ID: r.id, Thread: int64(slot), Phase: eventbus.PhaseStageIn,
+		Since: eventbus.Timestamp(started), Executable: executable})
+	defer e.clearRunning(r)
+	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
+		Redelivered: eventbus.Ptr(d.Redelivered)})
+
+	if refusal != nil {
+		r.reply.ExitStatus = eventbus.ExitJobError
+		r.reply.Exceptions = append(r.reply.Exceptions, refusal.Error())
+	} else {
+		e.runSafely(ctx, r)
+	}
+
+	if ctx.Err() != nil {
+		// Killed by a shutdown: not answered, back to the queue for
+		// another executor (or this one after a restart).
+		e.log.Warn("job killed by shutdown; its delivery goes back to the queue", "job", r.id)
+		e.settle(d, e.track.finish(d.CorrelationId, false), settleRequeue)
+		return
+	}
+
+	finished := time.Now()
+	r.metrics.Timestamps.JobFinished = eventbus.Timestamp(finished)
+	r.reply.Metrics = &r.metrics
+	if r.reply.ExitStatus != 0 && len(r.reply.Exceptions) == 0 {
+		r.reply.Exceptions = append(r.reply.Exceptions, fmt.Sprintf("job failed with status %d", r.reply.ExitStatus))
+	}
+	if r.reply.ExitStatus == 0 {
+		e.jobsDone.Add(1)
+	} else {
+		e.jobsFailed.Add(1)
+	}
+	fin := &eventbus.Event{Type: eventbus.TypeJobFinished, Executable: executable,
+		ExitStatus: eventbus.Ptr(r.reply.ExitStatus), Metrics: &r.metrics, Exceptions: r.reply.Exceptions}
+	if r.reply.ExitStatus != 0 {
+		fin.StderrTail = lastBytes(r.reply.Stderr, stderrTailSize)
+	}
+	e.emit(ctx, r, fin)
+	e.log.Info("job finished", "job", r.id, "thread", slot, "executable", executable,
+		"exit_status", r.reply.ExitStatus, "stage_in_s", r.metrics.StageIn, "execution_s", r.metrics.Execution,
+		"stage_out_s", r.metrics.StageOut, "input_bytes", r.metrics.InputSize, "output_bytes", r.metrics.OutputSize)
+
+	// Answer, then acknowledge only once the reply is confirmed.
+	if err := e.reply(ctx, d, &r.reply); err != nil {
+		e.log.Error("reply not sent: the job goes back to the queue", "job", r.id, "err", err)
+		e.settle(d, e.track.finish(d.CorrelationId, false), settleRequeue)
+		return
+	}
+	how := settleAck
+	if refusal != nil {
+		// Poison: never back into the queue (a dead-letter exchange keeps it).
+		how = settleReject
+	}
+	e.settle(d, e.track.finish(d.CorrelationId, true), how)
+}
+
+// admitMessage refuses messages that must not run (too large, delivered
+// too often) and parses the rest.
+func (e *Executor) admitMessage(d amqp.Delivery) (*Job, error) {
+	if max := e.cfg.MaxMessageSize; len(d.Body) > max {
+		return nil, fmt.Errorf("message refused: %d bytes is over max_message_size (%d bytes)", len(d.Body), max)
+	}
+	if max := e.cfg.MaxDeliveries; max > 0 {
+		if n, ok := deliveryCount(d.Headers); ok && n >= int64(max) {
+			return nil, fmt.Errorf("message refused: delivered %d times before (x-delivery-count), max_deliveries is %d; "+
+				"the job may crash its executor", n, max)
+		}
+	}
+	return ParseJob(d.Body)
+}
+
+// deliveryCount reads the x-delivery-count header quorum queues set on
+// redeliveries.
+func deliveryCount(h amqp.Table) (int64, bool) {
+	switch v := h["x-delivery-count"].(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// runSafely runs the pipeline, turning a panic into a job error.
+func (e *Executor) runSafely(ctx context.Context, r *jobRun) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.reply.ExitStatus = eventbus.ExitJobError
+			r.reply.Exceptions = append(r.reply.Exceptions, fmt.Sprintf("executor error: %v", p))
+			e.log.Error("panic while running job", "job", r.id, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	e.runPipeline(ctx, r)
+}
+
+type settleHow int
+
+const (
+	settleAck settleHow = iota
+	settleReject
+	settleRequeue
+)
+
+// settle acknowledges, rejects or requeues a delivery and the redeliveries
+// attached to it. A delivery whose channel is gone cannot be settled: the
+// broker has requeued it already and it will come back.
+func (e *Executor) settle(d amqp.Delivery, extra []amqp.Delivery, how settleHow) {
+	for _, dd := range append([]amqp.Delivery{d}, extra...) {
+		if dd.Acknowledger == nil {
+			continue
+		}
+		var err error
+		switch how {
+		case settleAck:
+			err = dd.Ack(false)
+		case settleReject:
+			err = dd.Reject(false)
+		case settleRequeue:
+			err = dd.Nack(false, true)
+		}
+		if err != nil {
+			e.log.Info("delivery not settled (its channel is gone; the broker requeued it)",
+				"job", dd.CorrelationId, "err", err)
+		}
+	}
+}
+
+// reply publishes the job's reply to its reply_to queue and waits for the
+// broker's confirmation, across reconnections, until ctx is done.
+func (e *Executor) reply(ctx context.Context, d amqp.Delivery, rep *eventbus.Reply) error {
+	if d.ReplyTo == "" {
+		e.log.Warn("job has no reply_to: the result is only in events", "job", d.CorrelationId)
+		return nil
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	return e.pub.PublishConfirmed(ctx, "", d.ReplyTo, amqp.Publishing{
+		ContentType:   "application/json",
+		CorrelationId: d.CorrelationId,
+		DeliveryMode:  amqp.Persistent,
+		Timestamp:     time.Now(),
+		Body:          body,
+	})
+}
+
+// emit publishes an event, best effort: a failed publish is logged and never
+// fails the job. r is nil for executor events.
+func (e *Executor) emit(ctx context.Context, r *jobRun, ev *eventbus.Event) {
+	ev.Executor = e.id
+	ev.Timestamp = eventbus.Timestamp(time.Now())
+	if r != nil {
+		ev.ID, ev.Job, ev.Thread = r.id, r.id, int64(r.slot)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		e.log.Warn("encode event", "type", ev.Type, "err", err)
+		return
+	}
+	err = e.pub.Publish(ctx, e.cfg.EventsExchange, ev.RoutingKey(), amqp.Publishing{
+		ContentType: "application/json",
+		Body:        body,
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotConnected), errors.Is(err, eventbus.ErrBlocked):
+		e.log.Debug("event dropped", "type", ev.Type, "err", err)
+	default:
+		e.log.Warn("publish event", "type", ev.Type, "err", err)
+	}
+}
+
+func (e *Executor) setRunning(r *jobRun, rj eventbus.RunningJob) {
+	e.mu.Lock()
+	e.running[r.slot] = rj
+	e.mu.Unlock()
+}
+
+func (e *Executor) clearRunning(r *jobRun) {
+	e.mu.Lock()
+	delete(e.running, r.slot)
+	e.mu.Unlock()
+}
+
+func (e *Executor) setPhase(r *jobRun, phase string) {
+	e.mu.Lock()
+	rj := e.running[r.slot]
+	rj.Phase = phase
+	rj.Since = eventbus.Timestamp(time.Now())
+	e.running[r.slot] = rj
+	e.mu.Unlock()
+}
+
+// heartbeat publishes executor.heartbeat every HeartbeatInterval until ctx
+// is done (nothing while disconnected).
+func (e *Executor) heartbeat(ctx context.Context) {
+	t := time.NewTicker(e.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.emit(ctx, nil, e.heartbeatEvent())
+		}
+	}
+}
+
+func (e *Executor) heartbeatEvent() *eventbus.Event {
+	e.mu.Lock()
+	running := make([]eventbus.RunningJob, 0, len(e.running))
+	for _, rj := range e.running {
+		running = append(running, rj)
+	}
+	e.mu.Unlock()
+	sort.Slice(running, func(i, j int) bool { return running[i].Thread < running[j].Thread })
+	return &eventbus.Event{
+		Type:       eventbus.TypeExecutorHeartbeat,
+		Busy:       eventbus.Ptr(int(e.busy.Load())),
+		Threads:    e.cfg.Threads,
+		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),
+		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
+		Running:    &running,
+		Interval:   e.cfg.HeartbeatInterval.Seconds(),
+	}
+}
+
+// lastBytes returns at most n bytes of the end of s, cut at a rune start.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for i := 0; i < len(s) && i < 4; i++ {
+		if s[i]&0xC0 != 0x80 {
+			return s[i:]
+		}
+	}
+	return s
+}

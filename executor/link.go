@@ -1,0 +1,93 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+)
+
+// link holds the current broker connection, which is replaced after a loss.
+// Run sets and drops it; job goroutines publish through it.
+type link struct {
+	mu     sync.Mutex
+	client *eventbus.Client
+	up     chan struct{} // closed while client != nil
+}
+
+func newLink() *link { return &link{up: make(chan struct{})} }
+
+func (l *link) set(c *eventbus.Client) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.client = c
+	close(l.up)
+}
+
+func (l *link) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client != nil {
+		l.client = nil
+		l.up = make(chan struct{})
+	}
+}
+
+func (l *link) current() *eventbus.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client
+}
+
+// wait returns the current client, waiting for a connection if there is
+// none.
+func (l *link) wait(ctx context.Context) (*eventbus.Client, error) {
+	for {
+		l.mu.Lock()
+		c, up := l.client, l.up
+		l.mu.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+var errNotConnected = errors.New("not connected to the broker")
+
+// Publish sends an event on the current connection, if any (best effort).
+func (l *link) Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	c := l.current()
+	if c == nil {
+		return errNotConnected
+	}
+	return c.Publish(ctx, exchange, key, msg)
+}
+
+// PublishConfirmed sends msg and waits for the broker's confirmation; when
+// the connection is lost meanwhile it waits for the next one and sends
+// again, until ctx is done.
+func (l *link) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	for {
+		c, err := l.wait(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.PublishConfirmed(ctx, exchange, key, msg)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-c.Done(): // lost: try on the next connection
+		default:
+			return err
+		}
+	}
+}
