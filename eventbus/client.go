@@ -39,13 +39,19 @@ type Client struct {
 
 // Dial connects to url and opens the confirm-mode publishing channel.
 func Dial(rawURL string, log *slog.Logger) (*Client, error) {
+	return DialNamed(rawURL, "hyperflow", log)
+}
+
+// DialNamed is Dial with the connection name the broker shows (rabbitmqctl
+// list_connections, the management UI).
+func DialNamed(rawURL, name string, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Locale:     "en_US",
-		Properties: amqp.Table{"connection_name": "hyperflow"},
+		Properties: amqp.Table{"connection_name": name},
 		Dial:       amqp.DefaultDial(10 * time.Second),
 	}
 	conn, err := amqp.DialConfig(rawURL, cfg)

@@ -241,7 +241,7 @@ func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
 	url := e.cfg.AMQPURL.Reveal()
 	delay := reconnectFirst
 	for attempt := 1; ; attempt++ {
-		client, err := eventbus.Dial(url, e.log)
+		client, err := eventbus.DialNamed(url, "hyperflow-executor "+e.id, e.log)
 		if err == nil {
 			if attempt > 1 {
 				e.log.Info("connected to the broker", "broker", eventbus.RedactURL(url), "attempts", attempt)

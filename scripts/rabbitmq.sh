@@ -5,9 +5,13 @@
 #   scripts/rabbitmq.sh start DIR   start a broker whose config, data and logs
 #                                   live under DIR; writes DIR/env
 #   scripts/rabbitmq.sh stop DIR    stop that broker (idempotent)
+#   scripts/rabbitmq.sh ctl DIR ARGS...  run rabbitmqctl ARGS against it
 #
 # After "start", `. DIR/env` exports
 #   HYPERFLOW_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:PORT/
+#   HYPERFLOW_TEST_RABBITMQCTL=DIR/rabbitmqctl  (a wrapper of "ctl DIR", for
+#                                  tests that close connections or change
+#                                  settings of the running broker)
 #
 # The broker never touches the system RabbitMQ service (if the Debian package
 # started one, it is left alone): it has its own node name, config, data dir,
@@ -365,6 +369,9 @@ do_start() {
 
   local url="amqp://guest:guest@127.0.0.1:$amqp_port/"
   printf 'export HYPERFLOW_TEST_AMQP_URL=%s\n' "$url" >"$DIR/env"
+  printf '#!/usr/bin/env bash\nexec %q ctl %q "$@"\n' "$SELF" "$DIR" >"$DIR/rabbitmqctl"
+  chmod +x "$DIR/rabbitmqctl"
+  printf 'export HYPERFLOW_TEST_RABBITMQCTL=%s\n' "$DIR/rabbitmqctl" >>"$DIR/env"
   start_done=1
   trap - EXIT INT TERM
 
@@ -421,9 +428,12 @@ do_stop() {
 
 # ------------------------------------------------------------------- main --
 
-(($# == 2)) || usage
+(($# >= 2)) || usage
 cmd="$1"
 DIR="$2"
+ctl_args=("${@:3}")
+[[ "$cmd" == ctl ]] || (($# == 2)) || usage
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
 # Only plain path characters: the path ends up in Erlang/RabbitMQ env vars
 # and command lines that are word-split by RabbitMQ's own shell scripts.
 [[ "$DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR must be a plain path without spaces or special characters: '$DIR'"
@@ -432,6 +442,11 @@ start)
   mkdir -p "$DIR"
   DIR="$(cd "$DIR" && pwd -P)"
   do_start
+  ;;
+ctl)
+  DIR="$(cd "$DIR" && pwd -P)"
+  load_node_env
+  ctl "${ctl_args[@]}"
   ;;
 stop)
   [[ -d "$DIR" ]] || { log "nothing to stop: $DIR does not exist"; exit 0; }
