@@ -35,6 +35,33 @@ type Params struct {
 	Ready func()
 	// Stopping, when set, is called once when the executor stops taking jobs.
 	Stopping func()
+	// JobFinished, when set, is called after each answered job with its
+	// storage, exit status and metrics (for the Prometheus endpoint).
+	JobFinished func(storage string, exitStatus int, m eventbus.Metrics)
+}
+
+// Stats is a snapshot of the executor's counters.
+type Stats struct {
+	Threads, Busy        int
+	JobsDone, JobsFailed int64
+	Duplicates           int64 // redeliveries answered without running again
+	Reconnects           int64
+	Connected            bool
+	LastHeartbeat        time.Time // last tick of the heartbeat loop (liveness)
+}
+
+// Stats returns the current counters. Safe for concurrent use.
+func (e *Executor) Stats() Stats {
+	return Stats{
+		Threads:       e.cfg.Threads,
+		Busy:          int(e.busy.Load()),
+		JobsDone:      e.jobsDone.Load(),
+		JobsFailed:    e.jobsFailed.Load(),
+		Duplicates:    e.duplicates.Load(),
+		Reconnects:    e.reconnects.Load(),
+		Connected:     e.link.current() != nil,
+		LastHeartbeat: time.Unix(0, e.lastTick.Load()),
+	}
 }
 
 // Reconnect backoff: capped exponential with jitter.
@@ -65,6 +92,7 @@ type Executor struct {
 	version  string
 	ready    func()
 	stopping func()
+	finished func(storage string, exitStatus int, m eventbus.Metrics)
 
 	id       string
 	hostname string
@@ -85,6 +113,7 @@ type Executor struct {
 	duplicates  atomic.Int64 // redeliveries answered without running again
 	reconnects  atomic.Int64
 	readyCalled atomic.Bool
+	lastTick    atomic.Int64 // unix nanoseconds
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot
@@ -112,6 +141,7 @@ func New(cfg config.Settings, p Params) (*Executor, error) {
 		version:  p.Version,
 		ready:    p.Ready,
 		stopping: p.Stopping,
+		finished: p.JobFinished,
 		id:       uuid.NewString(),
 		hostname: host,
 		link:     newLink(),

@@ -83,6 +83,9 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		e.settle(d, e.track.finish(d.CorrelationId, false), settleRequeue)
 		return
 	}
+	if e.finished != nil {
+		e.finished(r.storage, r.reply.ExitStatus, r.metrics)
+	}
 	how := settleAck
 	if refusal != nil {
 		// Poison: never back into the queue (a dead-letter exchange keeps it).
@@ -242,11 +245,13 @@ func (e *Executor) setPhase(r *jobRun, phase string) {
 func (e *Executor) heartbeat(ctx context.Context) {
 	t := time.NewTicker(e.cfg.HeartbeatInterval)
 	defer t.Stop()
+	e.lastTick.Store(time.Now().UnixNano())
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			e.lastTick.Store(now.UnixNano())
 			e.emit(ctx, nil, e.heartbeatEvent())
 		}
 	}

@@ -23,6 +23,7 @@ type jobRun struct {
 	slot        int
 	redelivered bool
 	job         *Job
+	storage     string // the backend's name, once known
 	metrics     eventbus.Metrics
 	reply       eventbus.Reply
 }
@@ -46,6 +47,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 		fail(eventbus.ExitJobError, fmt.Errorf("options.storage: %w", err))
 		return
 	}
+	r.storage = backend.Name()
 	sess, err := backend.Open(ctx, storage.Options(job.Options))
 	if err != nil {
 		fail(eventbus.ExitJobError, fmt.Errorf("storage %s: %w", backend.Name(), err))

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/metrics"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/service"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -61,13 +65,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	ex, err := executor.New(cfg, executor.Params{Logger: log, Version: version, Storages: storages})
+	var ex *executor.Executor
+	met := metrics.New(func() executor.Stats { return ex.Stats() }, cfg.HeartbeatInterval)
+	ex, err = executor.New(cfg, executor.Params{
+		Logger: log, Version: version, Storages: storages,
+		Ready: service.Ready, Stopping: service.Stopping, JobFinished: met.JobFinished,
+	})
 	if err != nil {
 		log.Error("executor setup", "err", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+
+	// First SIGINT/SIGTERM: stop taking jobs and let running ones finish
+	// (up to shutdown_grace). A second one: kill them now (they are
+	// requeued).
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig := <-sigs
+		log.Info("stopping: no new jobs; running jobs may finish (signal again to stop them now)", "signal", sig.String())
+		stop()
+		sig = <-sigs
+		log.Warn("stopping now: running jobs are killed and go back to the queue", "signal", sig.String())
+		ex.Kill()
+	}()
+
+	if cfg.MetricsAddr != "" {
+		srv := &http.Server{Addr: cfg.MetricsAddr, Handler: met.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			log.Error("metrics endpoint", "addr", cfg.MetricsAddr, "err", err)
+			return 1
+		}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics endpoint listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go service.Watchdog(wdCtx, met.Healthy)
+
 	if err := ex.Run(ctx); err != nil {
 		log.Error("executor failed", "err", err)
 		return 1
