@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/collector"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
@@ -141,6 +143,8 @@ func TestLive500Jobs(t *testing.T) {
 	local := t.TempDir()
 	badFiles, _ := filepath.Glob("testdata/wire/bad/*")
 
+	lines := startCollector(t, l)
+
 	jobs := map[string]*sentJob{}
 	for i := range 500 {
 		id := fmt.Sprintf("job-%03d-%s", i, uuid.NewString()[:6])
@@ -209,6 +213,9 @@ func TestLive500Jobs(t *testing.T) {
 			var ev eventbus.Event
 			if err := json.Unmarshal(m.Body, &ev); err != nil {
 				t.Fatalf("event not JSON: %s", m.Body)
+			}
+			if ev.Executor == "probe" { // the collector's readiness probe
+				continue
 			}
 			if ev.Executor != l.ex.ID() || ev.Timestamp == 0 || ev.Type == "" {
 				t.Errorf("event lacks executor/timestamp/type: %s", m.Body)
@@ -289,6 +296,7 @@ func TestLive500Jobs(t *testing.T) {
 			t.Errorf("%s: stage events bytes %d/%d", id, *evs[2].Bytes, *evs[6].Bytes)
 		}
 	}
+	checkCollectorLines(t, lines, l.ex.ID(), got)
 	if len(threadsSeen) != threads {
 		t.Errorf("jobs ran on threads %v, want all of 1..%d", threadsSeen, threads)
 	}
@@ -331,4 +339,82 @@ func TestLive500Jobs(t *testing.T) {
 	if err != nil || q.Messages != 0 {
 		t.Errorf("job queue after the run: %+v %v (want empty: every job settled)", q, err)
 	}
+}
+
+// startCollector runs the metric collector on the test's exchange and waits
+// until it receives finished events (a probe event proves the binding).
+func startCollector(t *testing.T, l *liveExecutor) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c := &collector.Collector{Opts: collector.Options{AMQPURL: l.url, Exchange: l.exchange}, Out: out}
+	go func() { defer close(done); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	probe := []byte(`{"type":"job.finished","id":"probe","executor":"probe","thread":1,"timestamp":1}`)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "\tprobe\t") {
+		if time.Now().After(deadline) {
+			t.Fatal("metric collector never printed the probe event")
+		}
+		l.client.Publish(context.Background(), l.exchange, "job.probe.finished", amqp.Publishing{Body: probe})
+		time.Sleep(100 * time.Millisecond)
+	}
+	return out
+}
+
+// checkCollectorLines checks the collector printed one correct line per job.
+func checkCollectorLines(t *testing.T, out *syncBuffer, executorID string, replies map[string]eventbus.Reply) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	byJob := map[string][]string{}
+	for {
+		byJob = map[string][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			cols := strings.Split(line, "\t")
+			if len(cols) != 8 {
+				t.Fatalf("collector line with %d columns: %q", len(cols), line)
+			}
+			if cols[3] != "probe" {
+				byJob[cols[3]] = append(byJob[cols[3]], line)
+			}
+		}
+		if len(byJob) >= len(replies) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for id, r := range replies {
+		lines := byJob[id]
+		if len(lines) != 1 {
+			t.Errorf("collector printed %d lines for %s", len(lines), id)
+			continue
+		}
+		cols := strings.Split(lines[0], "\t")
+		m := r.Metrics
+		want := []string{executorID, fmt.Sprint(m.Thread), id, "", "", fmt.Sprint(m.InputSize), fmt.Sprint(m.OutputSize)}
+		if cols[1] != want[0] || cols[2] != want[1] || cols[6] != want[5] || cols[7] != want[6] {
+			t.Errorf("collector line %q, want executor/thread/sizes %v", lines[0], want)
+		}
+		if _, err := time.Parse(time.RFC3339, cols[0]); err != nil {
+			t.Errorf("collector time column %q: %v", cols[0], err)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
