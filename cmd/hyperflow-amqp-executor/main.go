@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -108,11 +109,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stopWatchdog()
 	go service.Watchdog(wdCtx, met.Healthy)
 
+	stopProfiles := startProfiles(log)
+	defer stopProfiles()
 	if err := ex.Run(ctx); err != nil {
 		log.Error("executor failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// startProfiles writes a CPU profile to $HYPERFLOW_CPUPROFILE and a heap
+// (allocations) profile to $HYPERFLOW_MEMPROFILE when the executor stops,
+// for the benchmarks (docs/benchmarks.md).
+func startProfiles(log *slog.Logger) func() {
+	cpuFile, memFile := os.Getenv("HYPERFLOW_CPUPROFILE"), os.Getenv("HYPERFLOW_MEMPROFILE")
+	var cpu *os.File
+	if cpuFile != "" {
+		f, err := os.Create(cpuFile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Warn("cpu profile", "file", cpuFile, "err", err)
+		} else {
+			cpu = f
+		}
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if memFile != "" {
+			f, err := os.Create(memFile)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				log.Warn("memory profile", "file", memFile, "err", err)
+			}
+		}
+	}
 }
 
 func newLogger(cfg config.Settings, w io.Writer) *slog.Logger {
