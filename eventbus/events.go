@@ -56,8 +56,19 @@ type Event struct {
 	Running    *[]RunningJob `json:"running,omitempty"`
 	Interval   float64       `json:"interval,omitempty"`
 
+	// executor.heartbeat: the broker's acknowledgement timeout the
+	// executor assumes (seconds); running jobs carry their deadline.
+	ConsumerTimeout float64 `json:"consumer_timeout,omitempty"`
+
 	// executor.stopped
 	Reason string `json:"reason,omitempty"`
+
+	// job.progress
+	Phase      string   `json:"phase,omitempty"`
+	Elapsed    *float64 `json:"elapsed,omitempty"`
+	BytesTotal *int64   `json:"bytes_total,omitempty"`
+	RSS        *int64   `json:"rss,omitempty"` // bytes, the command's process group
+	CPU        *float64 `json:"cpu,omitempty"` // seconds, the command's process group
 
 	// job.started, job.execution.*, job.finished
 	Executable  string `json:"executable,omitempty"`
@@ -84,6 +95,9 @@ type RunningJob struct {
 	Phase      string  `json:"phase"`
 	Since      float64 `json:"since"`
 	Executable string  `json:"executable"`
+	// Deadline is when the broker's consumer timeout would close the
+	// channel of the job's delivery (UNIX seconds).
+	Deadline float64 `json:"deadline,omitempty"`
 }
 
 // Timestamps of a job's stages, keyed with the original executor's spelling.

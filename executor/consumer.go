@@ -78,6 +78,7 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 func (e *Executor) dispatch(ctx context.Context, d amqp.Delivery) {
 	switch e.track.admit(d) {
 	case attached:
+		e.redelivered(d.CorrelationId)
 		e.log.Info("redelivery of a running job: it will be answered once, when it ends",
 			"job", d.CorrelationId)
 		return

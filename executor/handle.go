@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sort"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -36,7 +37,7 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		executable = job.Executable
 	}
 	e.setRunning(r, eventbus.RunningJob{ID: r.id, Thread: int64(slot), Phase: eventbus.PhaseStageIn,
-		Since: eventbus.Timestamp(started), Executable: executable})
+		Since: eventbus.Timestamp(started), Executable: executable, Deadline: e.deadline(started)})
 	defer e.clearRunning(r)
 	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
 		Redelivered: eventbus.Ptr(d.Redelivered)})
@@ -45,7 +46,14 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		r.reply.ExitStatus = eventbus.ExitJobError
 		r.reply.Exceptions = append(r.reply.Exceptions, refusal.Error())
 	} else {
+		stopProgress := make(chan struct{})
+		var progress sync.WaitGroup
+		if e.cfg.ProgressInterval > 0 {
+			progress.Go(func() { e.reportProgress(ctx, r, stopProgress) })
+		}
 		e.runSafely(ctx, r)
+		close(stopProgress)
+		progress.Wait()
 	}
 
 	if ctx.Err() != nil {
@@ -196,6 +204,15 @@ func (e *Executor) reply(ctx context.Context, d amqp.Delivery, rep *eventbus.Rep
 // emit publishes an event, best effort: a failed publish is logged and never
 // fails the job. r is nil for executor events.
 func (e *Executor) emit(ctx context.Context, r *jobRun, ev *eventbus.Event) {
+	if r != nil {
+		r.ps.mu.Lock()
+		defer r.ps.mu.Unlock()
+	}
+	e.publishEvent(ctx, r, ev)
+}
+
+// publishEvent is emit without the job's event lock (held by the caller).
+func (e *Executor) publishEvent(ctx context.Context, r *jobRun, ev *eventbus.Event) {
 	ev.Executor = e.id
 	ev.Timestamp = eventbus.Timestamp(time.Now())
 	if r != nil {
@@ -273,6 +290,12 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
 		Running:    &running,
 		Interval:   e.cfg.HeartbeatInterval.Seconds(),
+		ConsumerTimeout: func() float64 {
+			if e.cfg.ConsumerTimeout > 0 {
+				return e.cfg.ConsumerTimeout.Seconds()
+			}
+			return defaultConsumerTimeout.Seconds()
+		}(),
 	}
 }
 

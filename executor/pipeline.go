@@ -24,6 +24,7 @@ type jobRun struct {
 	redelivered bool
 	job         *Job
 	storage     string // the backend's name, once known
+	ps          phaseState
 	metrics     eventbus.Metrics
 	reply       eventbus.Reply
 }
@@ -75,16 +76,16 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 
 	// 2. Stage in.
 	if staged {
-		e.setPhase(r, eventbus.PhaseStageIn)
+		tr := &storage.Transfer{}
 		start := time.Now()
 		r.metrics.Timestamps.StageInStarted = eventbus.Timestamp(start)
-		e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInStarted})
-		n, err := storage.StageIn(ctx, sess, dir, job.InputFiles, nil)
+		e.enterPhase(ctx, r, eventbus.PhaseStageIn, &eventbus.Event{Type: eventbus.TypeStageInStarted}, tr)
+		n, err := storage.StageIn(ctx, sess, dir, job.InputFiles, tr)
 		end := time.Now()
 		r.metrics.Timestamps.StageInFinished = eventbus.Timestamp(end)
 		r.metrics.StageIn = end.Sub(start).Seconds()
 		r.metrics.InputSize = n
-		e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInFinished,
+		e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInFinished,
 			Time: eventbus.Ptr(r.metrics.StageIn), Bytes: eventbus.Ptr(n)})
 		if err != nil {
 			fail(eventbus.ExitJobError, err)
@@ -95,8 +96,8 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	}
 
 	// 3. Run.
-	e.setPhase(r, eventbus.PhaseExecution)
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeExecStarted, Executable: job.Executable})
+	e.enterPhase(ctx, r, eventbus.PhaseExecution,
+		&eventbus.Event{Type: eventbus.TypeExecStarted, Executable: job.Executable}, nil)
 	timeout := job.Timeout
 	if timeout == 0 {
 		timeout = e.cfg.JobTimeout
@@ -108,6 +109,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 		Dir:      dir,
 		Timeout:  timeout,
 		TailSize: e.cfg.OutputTail,
+		OnStart:  func(pid int) { r.ps.pid.Store(int64(pid)) },
 	})
 	r.metrics.Timestamps.ExecutionStarted = eventbus.Timestamp(res.Started)
 	r.metrics.Timestamps.ExecutionFinished = eventbus.Timestamp(res.Finished)
@@ -119,7 +121,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	r.reply.Stdout = res.Stdout
 	r.reply.Stderr = res.Stderr
 	m := r.metrics
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
+	e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
 		ExitStatus: eventbus.Ptr(res.ExitStatus), Time: eventbus.Ptr(m.Execution), Metrics: &m})
 	if res.ExitStatus != 0 {
 		r.reply.Exceptions = append(r.reply.Exceptions, commandError(res))
@@ -134,16 +136,16 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 		r.metrics.OutputSize = storage.LocalSizes(dir, job.OutputFiles)
 		return
 	}
-	e.setPhase(r, eventbus.PhaseStageOut)
+	tr := &storage.Transfer{}
 	start := time.Now()
 	r.metrics.Timestamps.StageOutStarted = eventbus.Timestamp(start)
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutStarted})
-	n, err := storage.StageOut(ctx, sess, dir, job.OutputFiles, nil)
+	e.enterPhase(ctx, r, eventbus.PhaseStageOut, &eventbus.Event{Type: eventbus.TypeStageOutStarted}, tr)
+	n, err := storage.StageOut(ctx, sess, dir, job.OutputFiles, tr)
 	end := time.Now()
 	r.metrics.Timestamps.StageOutFinished = eventbus.Timestamp(end)
 	r.metrics.StageOut = end.Sub(start).Seconds()
 	r.metrics.OutputSize = n
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutFinished,
+	e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutFinished,
 		Time: eventbus.Ptr(r.metrics.StageOut), Bytes: eventbus.Ptr(n)})
 	if err != nil {
 		fail(eventbus.ExitJobError, err)

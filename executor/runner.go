@@ -46,6 +46,9 @@ type Command struct {
 	// its group are gone, for output still held open by processes that
 	// left the group.
 	Grace time.Duration
+	// OnStart, when set, is called with the process id (which is also its
+	// process group id) once the command has started.
+	OnStart func(pid int)
 }
 
 // Result is the outcome of Run.
@@ -168,6 +171,9 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
 	}
 	*pgid = cmd.Process.Pid // Setpgid with Pgid 0: the group id is the pid
+	if c.OnStart != nil {
+		c.OnStart(cmd.Process.Pid)
+	}
 
 	// The watcher closes exited once the leader has exited. Normally it only
 	// observes the exit (WNOWAIT) and leaves the reaping to cmd.Wait below;

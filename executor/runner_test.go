@@ -157,8 +157,8 @@ func TestRunTimeout(t *testing.T) {
 		grace       time.Duration
 		minDuration time.Duration // SIGKILL only after the grace period
 	}{
-		{name: "killed by SIGTERM", script: "sleep 300", timeout: 200 * time.Millisecond, grace: 10 * time.Second},
-		{name: "grandchild holding stdout", script: "sleep 300 & sleep 300", timeout: 200 * time.Millisecond, grace: 10 * time.Second},
+		{name: "killed by SIGTERM", script: "sleep 300", timeout: 200 * time.Millisecond, grace: time.Minute},
+		{name: "grandchild holding stdout", script: "sleep 300 & sleep 300", timeout: 200 * time.Millisecond, grace: time.Minute},
 		{name: "SIGTERM ignored gets SIGKILL", script: `trap "" TERM; sleep 300`, timeout: 200 * time.Millisecond, grace: 300 * time.Millisecond, minDuration: 500 * time.Millisecond},
 		{name: "SIGTERM ignored, grandchild too", script: `trap "" TERM; sleep 300 & sleep 300`, timeout: 200 * time.Millisecond, grace: 300 * time.Millisecond, minDuration: 500 * time.Millisecond},
 	}
@@ -177,7 +177,9 @@ func TestRunTimeout(t *testing.T) {
 			if elapsed < tt.timeout || elapsed < tt.minDuration {
 				t.Errorf("Run returned after %v, before the timeout %v or %v", elapsed, tt.timeout, tt.minDuration)
 			}
-			if limit := max(tt.timeout, tt.minDuration) + 3*time.Second; elapsed > limit {
+			// Far below a grace period of a minute even on a loaded machine:
+			// the group was killed, not waited for.
+			if limit := max(tt.timeout, tt.minDuration) + 30*time.Second; elapsed > limit {
 				t.Errorf("Run returned after %v, want less than %v", elapsed, limit)
 			}
 		})
@@ -215,7 +217,7 @@ func TestRunKillsGroup(t *testing.T) {
 			}
 			// The grace is long: a prompt return shows the group was killed
 			// rather than waited for.
-			grace := 10 * time.Second
+			grace := time.Minute
 			if strings.Contains(tt.script, "trap") && tt.timeout > 0 {
 				grace = 300 * time.Millisecond
 			}
@@ -225,11 +227,11 @@ func TestRunKillsGroup(t *testing.T) {
 			if res.ExitStatus != tt.wantStatus {
 				t.Errorf("ExitStatus = %d, want %d (err %v, stderr %q)", res.ExitStatus, tt.wantStatus, res.Err, res.Stderr)
 			}
-			if elapsed > 5*time.Second {
+			if elapsed > 30*time.Second {
 				t.Errorf("Run returned after %v", elapsed)
 			}
 			pid := runnerReadPID(t, filepath.Join(dir, "pid"))
-			runnerWaitGone(t, pid, time.Second)
+			runnerWaitGone(t, pid, 10*time.Second)
 		})
 	}
 }
@@ -261,7 +263,7 @@ func TestRunDetachedOutputHolder(t *testing.T) {
 	if res.Stdout != "started\n" {
 		t.Errorf("Stdout = %q, want %q", res.Stdout, "started\n")
 	}
-	if elapsed < 300*time.Millisecond || elapsed > 3*time.Second {
+	if elapsed < 300*time.Millisecond || elapsed > 30*time.Second {
 		t.Errorf("Run returned after %v, want about the grace period 300ms", elapsed)
 	}
 }
@@ -274,9 +276,9 @@ func TestRunCancel(t *testing.T) {
 		grace  time.Duration
 		want   int
 	}{
-		{name: "SIGTERM", script: "sleep 300", grace: 10 * time.Second, want: 128 + 15},
+		{name: "SIGTERM", script: "sleep 300", grace: time.Minute, want: 128 + 15},
 		{name: "SIGTERM ignored gets SIGKILL", script: `trap "" TERM; sleep 300`, grace: 200 * time.Millisecond, want: 128 + 9},
-		{name: "SIGTERM caught, exit 0 still fails", script: `trap "exit 0" TERM; sleep 300`, grace: 10 * time.Second, want: 128 + 15},
+		{name: "SIGTERM caught, exit 0 still fails", script: `trap "exit 0" TERM; sleep 300`, grace: time.Minute, want: 128 + 15},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,7 +295,7 @@ func TestRunCancel(t *testing.T) {
 			if !errors.Is(res.Err, context.Canceled) {
 				t.Errorf("Err = %v, want one wrapping context.Canceled", res.Err)
 			}
-			if elapsed > 5*time.Second {
+			if elapsed > 30*time.Second {
 				t.Errorf("Run returned after %v", elapsed)
 			}
 		})

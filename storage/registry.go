@@ -20,8 +20,15 @@ func NewRegistry(s config.Settings) (*Registry, error) {
 	r := &Registry{byName: map[string]Backend{}}
 	r.add(Local{})
 	r.add(NFS{})
+	r.add(NewPLGData(s.PLGData, nil))
+	r.add(NewGridFTP(s.GridFTP, nil))
+	r.add(NewCloud(s.Cloud, nil), "s3")
 	return r, nil
 }
+
+// Register adds a backend (and its aliases) or replaces one of the same
+// name. Call it before the registry is shared.
+func (r *Registry) Register(b Backend, aliases ...string) { r.add(b, aliases...) }
 
 func (r *Registry) add(b Backend, aliases ...string) {
 	r.byName[b.Name()] = b

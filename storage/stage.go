@@ -7,37 +7,81 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // partialPrefix marks a file being downloaded; it is renamed to its real name
 // only once complete, so a failed download leaves nothing half-written.
 const partialPrefix = ".hf-partial-"
 
-// Progress is called after each file with its name and bytes moved.
-type Progress func(name string, bytes int64)
+// Transfer follows the bytes a staging has moved so far, for progress
+// reports from another goroutine. The zero value is ready; a nil *Transfer
+// is allowed everywhere and counts nothing.
+type Transfer struct {
+	done    atomic.Int64           // bytes of the files finished
+	partial atomic.Pointer[string] // download in progress (its size counts)
+	total   atomic.Int64           // bytes to move, -1 when unknown
+}
+
+// Bytes returns the bytes moved so far, including the part of the file
+// being downloaded.
+func (t *Transfer) Bytes() int64 {
+	if t == nil {
+		return 0
+	}
+	n := t.done.Load()
+	if p := t.partial.Load(); p != nil {
+		if fi, err := os.Stat(*p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// Total returns the bytes to move when known (stage-out), else -1.
+func (t *Transfer) Total() int64 {
+	if t == nil {
+		return -1
+	}
+	return t.total.Load()
+}
+
+func (t *Transfer) fileDone(n int64) {
+	if t != nil {
+		t.done.Add(n)
+		t.partial.Store(nil)
+	}
+}
+
+func (t *Transfer) downloading(path string) {
+	if t != nil {
+		t.partial.Store(&path)
+	}
+}
 
 // StageIn downloads names from s into dir, creating subdirectories as needed,
 // and returns the bytes moved. Names must already be validated relative names.
 // A failed file stops staging; its partial download is removed.
-func StageIn(ctx context.Context, s Session, dir string, names []string, progress Progress) (int64, error) {
+func StageIn(ctx context.Context, s Session, dir string, names []string, tr *Transfer) (int64, error) {
+	if tr != nil {
+		tr.total.Store(-1)
+	}
 	var total int64
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("stage in %s: %w", name, err)
 		}
-		n, err := getOne(ctx, s, dir, name)
+		n, err := getOne(ctx, s, dir, name, tr)
 		if err != nil {
 			return total, fmt.Errorf("stage in %s from %s: %w", name, s, err)
 		}
 		total += n
-		if progress != nil {
-			progress(name, n)
-		}
+		tr.fileDone(n)
 	}
 	return total, nil
 }
 
-func getOne(ctx context.Context, s Session, dir, name string) (int64, error) {
+func getOne(ctx context.Context, s Session, dir, name string, tr *Transfer) (int64, error) {
 	dst, err := inside(dir, name)
 	if err != nil {
 		return 0, err
@@ -46,6 +90,7 @@ func getOne(ctx context.Context, s Session, dir, name string) (int64, error) {
 		return 0, fmt.Errorf("create directory: %w", err)
 	}
 	tmp := filepath.Join(filepath.Dir(dst), partialPrefix+filepath.Base(dst))
+	tr.downloading(tmp)
 	n, err := s.Get(ctx, name, tmp)
 	if err != nil {
 		os.Remove(tmp)
@@ -61,24 +106,35 @@ func getOne(ctx context.Context, s Session, dir, name string) (int64, error) {
 // StageOut uploads names from dir to s and returns the bytes moved. Each
 // must be a regular file inside dir; a symlink is followed only when its
 // target stays inside dir.
-func StageOut(ctx context.Context, s Session, dir string, names []string, progress Progress) (int64, error) {
+func StageOut(ctx context.Context, s Session, dir string, names []string, tr *Transfer) (int64, error) {
+	// Check every output first: nothing is uploaded when one is missing
+	// or refused, and the total is known for progress reports.
+	srcs := make([]string, len(names))
+	var size int64
+	for i, name := range names {
+		src, err := OutputPath(dir, name)
+		if err != nil {
+			return 0, fmt.Errorf("stage out %s: %w", name, err)
+		}
+		if fi, err := os.Stat(src); err == nil {
+			size += fi.Size()
+		}
+		srcs[i] = src
+	}
+	if tr != nil {
+		tr.total.Store(size)
+	}
 	var total int64
-	for _, name := range names {
+	for i, name := range names {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("stage out %s: %w", name, err)
 		}
-		src, err := OutputPath(dir, name)
-		if err != nil {
-			return total, fmt.Errorf("stage out %s: %w", name, err)
-		}
-		n, err := s.Put(ctx, name, src)
+		n, err := s.Put(ctx, name, srcs[i])
 		if err != nil {
 			return total, fmt.Errorf("stage out %s to %s: %w", name, s, err)
 		}
 		total += n
-		if progress != nil {
-			progress(name, n)
-		}
+		tr.fileDone(n)
 	}
 	return total, nil
 }

@@ -104,6 +104,7 @@ type Settings struct {
 	EventsExchange    string        `yaml:"events_exchange"`
 	MaxMessageSize    int           `yaml:"max_message_size"` // bytes
 
+	ProgressInterval   time.Duration `yaml:"progress_interval"`    // 0 = no progress events
 	ConnectAttempts    int           `yaml:"connect_attempts"`     // 0 = forever
 	ConsumerTimeout    time.Duration `yaml:"consumer_timeout"`     // 0 = the broker's
 	MaxDeliveries      int           `yaml:"max_deliveries"`       // 0 = no limit
@@ -149,6 +150,7 @@ func Default() Settings {
 		EventsExchange:    DefaultEventsExchange,
 		MaxMessageSize:    DefaultMaxMessageSize,
 		MaxDeliveries:     5,
+		ProgressInterval:  5 * time.Second,
 	}
 }
 
@@ -195,6 +197,9 @@ func (s Settings) Validate() error {
 	}
 	if s.ConnectAttempts < 0 {
 		add("connect_attempts", "must be 0 (forever) or more, got %d", s.ConnectAttempts)
+	}
+	if s.ProgressInterval < 0 {
+		add("progress_interval", "must not be negative")
 	}
 	if s.ConsumerTimeout < 0 {
 		add("consumer_timeout", "must not be negative")

@@ -110,6 +110,11 @@ func settingTable() []setting {
 			field: func(s *Settings) any { return &s.MaxMessageSize },
 		},
 		{
+			key: "progress_interval", env: "PROGRESS_INTERVAL", flag: "progress-interval",
+			desc:  "time between job.progress events of a running job, 0 for none",
+			field: func(s *Settings) any { return &s.ProgressInterval },
+		},
+		{
 			key: "connect_attempts", env: "CONNECT_ATTEMPTS", flag: "connect-attempts", def: "0 (forever)",
 			desc:  "broker connection attempts at start and after a loss before giving up, 0 to keep trying",
 			field: func(s *Settings) any { return &s.ConnectAttempts },
