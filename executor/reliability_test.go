@@ -410,25 +410,10 @@ func TestLiveUnreachableBroker(t *testing.T) {
 // reconnects and attaches the redelivery to the running job, which
 // completes once; the client gets exactly one reply.
 func TestLiveConsumerTimeoutLongJob(t *testing.T) {
-	testenv.AMQPURL(t) // run by make test, with the broker scripts installed
-	dir := t.TempDir()
-	script, _ := filepath.Abs("../scripts/rabbitmq.sh")
-	start := exec.Command(script, "start", dir)
-	start.Env = append(os.Environ(), "RABBITMQ_EXTRA_CONF=consumer_timeout = 2000")
-	if out, err := start.CombinedOutput(); err != nil {
-		t.Fatalf("start private broker: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-	env, _ := os.ReadFile(filepath.Join(dir, "env"))
-	var url string
-	for _, line := range strings.Split(string(env), "\n") {
-		if v, ok := strings.CutPrefix(line, "export HYPERFLOW_TEST_AMQP_URL="); ok {
-			url = v
-		}
-	}
+	url, ctl := privateBroker(t, "consumer_timeout = 2000")
 	// The broker checks timeouts on its channel tick (every minute by
 	// default): make it tick every second.
-	if out, err := exec.Command(filepath.Join(dir, "rabbitmqctl"), "eval",
+	if out, err := exec.Command(ctl, "eval",
 		"application:set_env(rabbit, channel_tick_interval, 1000).").CombinedOutput(); err != nil {
 		t.Fatalf("set channel tick: %v: %s", err, out)
 	}
@@ -463,5 +448,81 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// privateBroker starts a broker of the test's own with extra rabbitmq.conf
+// lines, for tests that change how the broker behaves. It returns its URL
+// and its rabbitmqctl wrapper.
+func privateBroker(t *testing.T, extraConf string) (url, ctl string) {
+	t.Helper()
+	testenv.AMQPURL(t) // run by make test, with the broker scripts installed
+	dir := t.TempDir()
+	script, _ := filepath.Abs("../scripts/rabbitmq.sh")
+	start := exec.Command(script, "start", dir)
+	start.Env = append(os.Environ(), "RABBITMQ_EXTRA_CONF="+extraConf)
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("start private broker: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
+	env, _ := os.ReadFile(filepath.Join(dir, "env"))
+	for _, line := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(line, "export HYPERFLOW_TEST_AMQP_URL="); ok {
+			url = v
+		}
+	}
+	return url, filepath.Join(dir, "rabbitmqctl")
+}
+
+// TestLiveFlowControlPausesReplies: while the broker blocks publishers (a
+// memory alarm), a finished job's reply waits instead of failing, and goes
+// out once the broker lets publishers go again.
+func TestLiveFlowControlPausesReplies(t *testing.T) {
+	url, ctl := privateBroker(t, "")
+	queue := "hyperflow.jobs.flow"
+	var logs bytes.Buffer
+	// Progress events make the executor publish during the alarm, so the
+	// broker blocks its connection before the job ends (RabbitMQ blocks a
+	// connection when it next publishes).
+	startExecutor(t, liveOpts{url: url, queue: queue, threads: 1, log: &logs,
+		tweak: func(c *config.Settings) { c.ProgressInterval = 200 * time.Millisecond }})
+	eng := newEngine(t, url, queue, nil)
+	dir := t.TempDir()
+	// The job runs until the test creates the file "go".
+	id := eng.send(map[string]any{"executable": "/bin/sh",
+		"args":    []any{"-c", "echo run >> runs.txt; while [ ! -e go ]; do sleep 0.05; done; echo done"},
+		"options": map[string]any{"storage": "local", "workdir": dir}})
+	waitFor(t, 10*time.Second, "the job to start", func() bool { return runsIn(t, dir) == 1 })
+	alarm := func(watermark string) {
+		if out, err := exec.Command(ctl, "set_vm_memory_high_watermark", watermark).CombinedOutput(); err != nil {
+			t.Fatalf("set watermark %s: %v: %s", watermark, err, out)
+		}
+	}
+	alarm("0")
+	unblocked := false
+	defer func() {
+		if !unblocked {
+			alarm("0.4")
+		}
+	}()
+	waitFor(t, 60*time.Second, "the executor to see the block", func() bool {
+		return strings.Contains(logs.String(), "broker blocked publishing")
+	})
+	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+	time.Sleep(2 * time.Second) // the job ends; its reply must wait
+	if n := eng.count(id); n != 0 {
+		t.Fatalf("a reply went out while the broker blocked publishers\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `msg="job finished"`) {
+		t.Errorf("the job did not finish during the block:\n%s", logs.String())
+	}
+	alarm("0.4")
+	unblocked = true
+	r := eng.await(id, 20*time.Second)
+	if r[0].ExitStatus != 0 || r[0].Stdout != "done\n" {
+		t.Errorf("reply after the block: %+v", r[0])
+	}
+	if n := runsIn(t, dir); n != 1 {
+		t.Errorf("ran %d times", n)
 	}
 }
