@@ -1,0 +1,165 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// decodeStd is what decode does, done by encoding/json: the reference the
+// fast decoder is held to.
+func decodeStd(body []byte, ev *wireEvent) (malformed, invalid error) {
+	*ev = wireEvent{}
+	b := bytes.TrimLeft(body, " \t\r\n")
+	if len(b) == 0 || b[0] != '{' {
+		return errors.New("body is not a JSON object"), nil
+	}
+	err := json.Unmarshal(b, ev)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return nil, err
+	}
+	return err, nil
+}
+
+// normalized renders what a decoded event holds, nil and empty lists alike.
+func normalized(t *testing.T, ev *wireEvent) string {
+	t.Helper()
+	c := *ev
+	c.store = wireStore{}
+	if c.Running != nil {
+		list := append([]wireRunning{}, *c.Running...)
+		c.Running = &list
+	}
+	if len(c.Exceptions) == 0 {
+		c.Exceptions = nil
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatalf("marshal %+v: %v", c, err)
+	}
+	return string(b)
+}
+
+var knownKeys = func() map[string]bool {
+	k := map[string]bool{}
+	for _, v := range []any{wireEvent{}, wireRunning{}, wireMetrics{}} {
+		b, _ := json.Marshal(v)
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(b, &m)
+		for key := range m {
+			k[key] = true
+		}
+	}
+	for _, key := range []string{"job.started", "stage_in.started", "stage_in.finished", "execution.started",
+		"execution.finished", "stage_out.started", "stage_out.finished", "job.finished"} {
+		k[key] = true
+	}
+	return k
+}()
+
+// foldedKey says whether body has a key encoding/json would match to a
+// field ignoring case where the fast decoder matches exactly.
+func foldedKey(body []byte) bool {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !knownKeys[k] {
+					for kk := range knownKeys {
+						if strings.EqualFold(k, kk) {
+							return true
+						}
+					}
+				}
+				if walk(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
+}
+
+func checkDecode(t *testing.T, body []byte) {
+	t.Helper()
+	var fast, std wireEvent
+	fm, fi := decode(body, &fast, map[string]string{})
+	sm, si := decodeStd(body, &std)
+	if (fm == nil) != (sm == nil) {
+		t.Fatalf("body %q: malformed: fast %v, encoding/json %v", body, fm, sm)
+	}
+	if fm != nil || foldedKey(body) {
+		return
+	}
+	if (fi == nil) != (si == nil) {
+		t.Fatalf("body %q: invalid: fast %v, encoding/json %v", body, fi, si)
+	}
+	if f, s := normalized(t, &fast), normalized(t, &std); f != s {
+		t.Fatalf("body %q:\n fast %s\n std  %s", body, f, s)
+	}
+}
+
+func seedBodies(t testing.TB) [][]byte {
+	var out [][]byte
+	files, _ := filepath.Glob("testdata/*.jsonl")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var l struct {
+				Body json.RawMessage `json:"body"`
+			}
+			if json.Unmarshal(line, &l) == nil && len(l.Body) > 0 {
+				out = append(out, l.Body)
+			}
+		}
+	}
+	for _, s := range []string{
+		`{}`, ` {"id":"a"} `, `{"id":"a\u00e9\n","job":"\ud800"}`, `{"id":"caf` + "\xff" + `"}`,
+		`{"threads":1.5,"busy":"x","jobs_done":null,"time":1e400,"bytes":-0}`,
+		`{"metrics":5,"running":{},"exceptions":[1,null,"a"]}`,
+		`{"metrics":{"timestamps":{"job.started":"x"}},"metrics":{"cpu_user":2}}`,
+		`{"running":[null,5,{"id":"a","thread":[1,{"x":2}],"since":"1"}],"running":null}`,
+		`{"busy":1,"busy":null,"redelivered":true,"redelivered":"no"}`,
+		`{"a":[[[{"b":[true,false,null]}]]],"x":-1.5e-3}`,
+		`{"id":"a",}`, `{"id":"a"`, `{"id":01}`, `{"id":"a"} x`, `[1]`, ``, `{"id":"a\x"}`,
+		`{"ID":"b","Type":"job.started"}`,
+	} {
+		out = append(out, []byte(s))
+	}
+	return out
+}
+
+func TestDecodeMatchesEncodingJSON(t *testing.T) {
+	for _, b := range seedBodies(t) {
+		checkDecode(t, b)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, b := range seedBodies(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkDecode(t, body)
+	})
+}

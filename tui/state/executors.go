@@ -1,0 +1,521 @@
+package state
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+)
+
+type executor struct {
+	id, hostname, storage, version, queue string
+	threadsN                              int
+	status                                Status
+	reason                                string
+	firstSeen, lastSeen, heartbeat        int64 // receive times, UNIX ns
+	readyTS, hbTS, stoppedTS              float64
+	interval                              time.Duration
+	busy                                  int
+	jobsDone, jobsFailed                  int64
+	hasCounts                             bool
+	done, failed                          int64
+	running                               map[*job]struct{}
+	threads                               map[string]*thread
+}
+
+// execFor returns the event's executor, creating it, and marks it seen.
+func (m *model) execFor(e *event) *executor {
+	id := e.w.Executor
+	x, ok := m.execs[id]
+	if !ok {
+		if len(m.execs) >= m.opts.MaxExecutors {
+			m.dropExecutor()
+		}
+		x = &executor{
+			id:        m.str(id),
+			status:    StatusOnline,
+			firstSeen: e.recv,
+			running:   make(map[*job]struct{}),
+			threads:   make(map[string]*thread),
+		}
+		m.execs[x.id] = x
+	}
+	if e.recv > x.lastSeen {
+		x.lastSeen = e.recv
+	}
+	if e.recv != 0 && (x.firstSeen == 0 || e.recv < x.firstSeen) {
+		x.firstSeen = e.recv
+	}
+	if x.status == StatusStale {
+		x.status = StatusOnline
+	}
+	return x
+}
+
+// dropExecutor forgets the least recently seen stopped executor without
+// running jobs, if there is one.
+func (m *model) dropExecutor() {
+	var victim *executor
+	for _, x := range m.execs {
+		if x.status != StatusStopped || len(x.running) > 0 {
+			continue
+		}
+		if victim == nil || x.lastSeen < victim.lastSeen {
+			victim = x
+		}
+	}
+	if victim != nil {
+		delete(m.execs, victim.id)
+	}
+}
+
+func (m *model) applyReady(e *event) error {
+	x := m.execFor(e)
+	w := e.w
+	if x.readyTS != 0 {
+		if x.readyTS == e.ts {
+			return m.anomaly(AnomalyDuplicate, e.msg, "executor.ready of %s again", x.id)
+		}
+	}
+	m.fillExecutor(x, w)
+	if w.Threads > 0 {
+		x.threadsN = w.Threads
+	}
+	dup := x.readyTS != 0
+	if x.readyTS == 0 || e.ts < x.readyTS {
+		x.readyTS = e.ts
+	}
+	if x.status == StatusStopped {
+		return m.anomaly(AnomalyOutOfOrder, e.msg, "executor.ready of %s after executor.stopped", x.id)
+	}
+	if dup {
+		return m.anomaly(AnomalyDuplicate, e.msg, "second executor.ready of %s", x.id)
+	}
+	return nil
+}
+
+func (m *model) fillExecutor(x *executor, w *wireEvent) {
+	if w.Hostname != "" {
+		x.hostname = m.str(w.Hostname)
+	}
+	if w.Storage != "" {
+		x.storage = m.str(w.Storage)
+	}
+	if w.Version != "" {
+		x.version = m.str(w.Version)
+	}
+	if w.Queue != "" {
+		x.queue = m.str(w.Queue)
+	}
+}
+
+func (m *model) applyHeartbeat(e *event) error {
+	x := m.execFor(e)
+	w := e.w
+	switch {
+	case x.hbTS == e.ts:
+		return m.anomaly(AnomalyDuplicate, e.msg, "heartbeat of %s at %.6f again", x.id, e.ts)
+	case e.ts < x.hbTS:
+		return m.anomaly(AnomalyOutOfOrder, e.msg, "heartbeat of %s older than the last", x.id)
+	}
+	x.hbTS = e.ts
+	x.heartbeat = max(x.heartbeat, e.recv)
+	m.fillExecutor(x, w)
+	if w.Threads > 0 {
+		x.threadsN = w.Threads
+	}
+	if w.Interval > 0 {
+		x.interval = seconds(w.Interval)
+	}
+	if w.Busy != nil || w.JobsDone != nil || w.JobsFailed != nil {
+		x.hasCounts = true
+		if w.Busy != nil {
+			x.busy = *w.Busy
+		}
+		if w.JobsDone != nil {
+			x.jobsDone = *w.JobsDone
+		}
+		if w.JobsFailed != nil {
+			x.jobsFailed = *w.JobsFailed
+		}
+	}
+	if w.Running == nil {
+		return nil
+	}
+	listed := make(map[*job]bool, len(*w.Running))
+	for i := range *w.Running {
+		if j := m.applyRunning(e, x, &(*w.Running)[i]); j != nil {
+			listed[j] = true
+		}
+	}
+	// Running jobs the executor no longer lists, though their last event
+	// is older than the heartbeat, have ended unseen.
+	for j := range x.running {
+		if listed[j] || j.lastTS >= e.ts {
+			continue
+		}
+		j.hbMiss++
+		if j.hbMiss >= hbMissesLost {
+			m.lose(j, j.lastTS)
+		}
+	}
+	return nil
+}
+
+// applyRunning takes one entry of a heartbeat's running list: it creates
+// the job when the monitor has not seen it yet (a monitor started late)
+// and refreshes its phase when the list knows better.
+func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
+	id := r.ID
+	if id == "" {
+		id = r.Job
+	}
+	if id == "" {
+		return nil
+	}
+	key, num := threadKey(r.Thread)
+	since := r.Since
+	if since <= 0 {
+		since = e.ts
+	}
+	phase := phaseName(r.Phase)
+	j, ok := m.jobs[id]
+	if !ok {
+		if fin, gone := m.evicted[m.hash(id)]; gone && since <= fin {
+			return nil // a snapshot taken before the job finished
+		}
+		j = m.newJob(id, x, key, num)
+		j.partial = true
+		j.executable = m.str(r.Executable)
+		j.lastTS = since
+		j.lastRecv = e.recv
+		j.setPhase(phase, since)
+		m.setRunning(j)
+		m.takeThread(j, since)
+		m.openInterval(j, phaseCode(phase), since)
+		m.jobsVersion++
+		return j
+	}
+	switch {
+	case j.exec != x || (j.state.Finished() && j.finished > 0 && since > j.finished):
+		if since <= j.lastTS {
+			return nil // an older snapshot than what the job's events said
+		}
+		// Delivered again (to this executor), its job.started not seen.
+		m.restart(j, x, key, num, since)
+		j.partial = true
+		if r.Executable != "" {
+			j.executable = m.str(r.Executable)
+		}
+		j.setPhase(phase, since)
+		m.openInterval(j, phaseCode(phase), since)
+		return j
+	case j.state == StateRunning:
+		j.hbMiss = 0
+		if j.executable == "" && r.Executable != "" {
+			j.executable = m.str(r.Executable)
+			m.jobsVersion++
+		}
+		if since > j.phaseSince && phaseOrder(phase) > phaseOrder(j.phase) {
+			j.setPhase(phase, since)
+			m.openInterval(j, phaseCode(phase), since)
+			m.jobsVersion++
+		}
+		return j
+	}
+	return nil // finished: the snapshot predates its end
+}
+
+func (m *model) applyStopped(e *event) error {
+	x := m.execFor(e)
+	if x.status == StatusStopped {
+		if x.stoppedTS == e.ts {
+			return m.anomaly(AnomalyDuplicate, e.msg, "executor.stopped of %s again", x.id)
+		}
+		return m.anomaly(AnomalyDuplicate, e.msg, "second executor.stopped of %s", x.id)
+	}
+	x.status = StatusStopped
+	x.stoppedTS = e.ts
+	x.reason = e.w.Reason
+	for j := range x.running {
+		if j.lastTS <= e.ts {
+			m.lose(j, e.ts)
+		}
+	}
+	return nil
+}
+
+// age sets an executor's status for now; it reports a change.
+func (m *model) age(x *executor, now int64) bool {
+	if x.status == StatusStopped {
+		return false
+	}
+	st := StatusOnline
+	limit := int64(m.opts.StaleIntervals) * int64(m.interval(x))
+	if x.heartbeat == 0 && len(x.running) > 0 {
+		// Never heard heartbeating (the original executor has none):
+		// it is busy, not dead, as far as anyone can tell.
+		st = StatusOnline
+	} else if now-x.lastSeen > limit {
+		st = StatusStale
+	}
+	if st == x.status {
+		return false
+	}
+	x.status = st
+	return true
+}
+
+func (m *model) interval(x *executor) time.Duration {
+	if x.interval > 0 {
+		return x.interval
+	}
+	return m.opts.DefaultHeartbeat
+}
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func (m *model) executorView(x *executor) ExecutorView {
+	return ExecutorView{
+		ID:         x.id,
+		Hostname:   x.hostname,
+		Threads:    x.threadsN,
+		Storage:    x.storage,
+		Version:    x.version,
+		Queue:      x.queue,
+		Status:     x.status,
+		Reason:     x.reason,
+		FirstSeen:  nsTime(x.firstSeen),
+		LastSeen:   nsTime(x.lastSeen),
+		Heartbeat:  nsTime(x.heartbeat),
+		Interval:   m.interval(x),
+		Busy:       x.busy,
+		JobsDone:   x.jobsDone,
+		JobsFailed: x.jobsFailed,
+		HasCounts:  x.hasCounts,
+		Running:    len(x.running),
+		Done:       x.done,
+		Failed:     x.failed,
+	}
+}
+
+func (m *model) executors() []ExecutorView {
+	out := make([]ExecutorView, 0, len(m.execs))
+	for _, x := range m.execs {
+		out = append(out, m.executorView(x))
+	}
+	slices.SortFunc(out, func(a, b ExecutorView) int {
+		return cmp.Or(strings.Compare(a.Hostname, b.Hostname), a.FirstSeen.Compare(b.FirstSeen),
+			strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+func (m *model) executor(id string) (ExecutorView, bool) {
+	x, ok := m.execs[id]
+	if !ok {
+		return ExecutorView{}, false
+	}
+	return m.executorView(x), true
+}
+
+// thread is one worker slot of an executor.
+type thread struct {
+	key       string
+	num       int64 // -1 when the id is not a number
+	cur       *job  // the job running on it, nil when idle
+	idleSince float64
+	iv        ivRing
+}
+
+func (m *model) thread(x *executor, key string, num int64) *thread {
+	t, ok := x.threads[key]
+	if !ok {
+		t = &thread{key: key, num: num, iv: ivRing{max: m.opts.MaxIntervals}}
+		x.threads[key] = t
+	}
+	return t
+}
+
+func (m *model) threads(executorID string, since time.Time) []ThreadView {
+	x, ok := m.execs[executorID]
+	if !ok {
+		return nil
+	}
+	list := make([]*thread, 0, max(len(x.threads), x.threadsN))
+	inRange := true
+	for _, t := range x.threads {
+		list = append(list, t)
+		if t.num < 1 || t.num > int64(x.threadsN) {
+			inRange = false
+		}
+	}
+	if inRange {
+		// Slots 1..threads that have not run anything yet are idle lanes.
+		for n := 1; n <= x.threadsN; n++ {
+			k := threadName(int64(n))
+			if _, ok := x.threads[k]; !ok {
+				list = append(list, &thread{key: k, num: int64(n)})
+			}
+		}
+	}
+	slices.SortFunc(list, func(a, b *thread) int {
+		switch {
+		case a.num >= 0 && b.num >= 0:
+			return cmp.Compare(a.num, b.num)
+		case a.num >= 0:
+			return -1
+		case b.num >= 0:
+			return 1
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	sinceTS := eventbus.Timestamp(since)
+	out := make([]ThreadView, len(list))
+	for i, t := range list {
+		v := ThreadView{Thread: t.key, Slot: i + 1, Phase: PhaseIdle, Since: tsTime(t.idleSince)}
+		if j := t.cur; j != nil {
+			v.Job, v.Executable, v.Phase = j.id, j.executable, j.phase
+			v.Since = tsTime(j.phaseSince)
+		}
+		v.Intervals = t.iv.view(sinceTS)
+		out[i] = v
+	}
+	return out
+}
+
+func threadName(n int64) string {
+	if n >= 0 && n < int64(len(smallInts)) {
+		return smallInts[n]
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Phase codes of intervals.
+const (
+	phaseNone uint8 = iota
+	phaseStageIn
+	phaseExec
+	phaseStageOut
+)
+
+var phaseNames = [...]string{phaseNone: "", phaseStageIn: PhaseStageIn, phaseExec: PhaseExecution, phaseStageOut: PhaseStageOut}
+
+func phaseCode(p string) uint8 {
+	switch p {
+	case PhaseStageIn:
+		return phaseStageIn
+	case PhaseExecution:
+		return phaseExec
+	case PhaseStageOut:
+		return phaseStageOut
+	}
+	return phaseNone
+}
+
+// phaseName normalises a phase's spelling (the original's stage_in).
+func phaseName(p string) string {
+	switch p {
+	case PhaseStageIn, "stage_in", "stagein":
+		return PhaseStageIn
+	case PhaseExecution, "exec", "running":
+		return PhaseExecution
+	case PhaseStageOut, "stage_out", "stageout":
+		return PhaseStageOut
+	}
+	return PhaseStageIn
+}
+
+func phaseOrder(p string) int { return int(phaseCode(p)) }
+
+// interval is one stage on a thread's lane; end 0 = in progress.
+type interval struct {
+	job        string
+	start, end float64
+	phase      uint8
+	failed     bool
+}
+
+// ivRing holds a thread's most recent intervals, at most max.
+type ivRing struct {
+	buf     []interval
+	head, n int
+	max     int
+}
+
+func (r *ivRing) at(i int) *interval { return &r.buf[(r.head+i)%len(r.buf)] }
+
+func (r *ivRing) push(iv interval) {
+	switch {
+	case r.n < len(r.buf):
+		*r.at(r.n) = iv
+		r.n++
+	case len(r.buf) < r.max:
+		// Grow, keeping the order from index 0.
+		nb := make([]interval, r.n, min(max(2*len(r.buf), 8), r.max))
+		for i := range r.n {
+			nb[i] = *r.at(i)
+		}
+		r.buf, r.head = append(nb, iv), 0
+		r.n++
+		r.buf = r.buf[:cap(r.buf)]
+	default: // full: replace the oldest
+		r.buf[r.head] = iv
+		r.head = (r.head + 1) % len(r.buf)
+	}
+}
+
+// find returns the newest interval of job j in phase p among the last few.
+func (r *ivRing) find(id string, p uint8) *interval {
+	for i := r.n - 1; i >= 0 && i >= r.n-8; i-- {
+		iv := r.at(i)
+		if iv.phase == p && iv.job == id {
+			return iv
+		}
+	}
+	return nil
+}
+
+// prune drops the oldest intervals that ended before cutoff.
+func (r *ivRing) prune(cutoff float64) bool {
+	changed := false
+	for r.n > 0 {
+		iv := r.at(0)
+		if iv.end == 0 || iv.end >= cutoff {
+			break
+		}
+		*iv = interval{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+		changed = true
+	}
+	return changed
+}
+
+func (t *thread) prune(cutoff float64) bool { return t.iv.prune(cutoff) }
+
+func (r *ivRing) view(since float64) []Interval {
+	var out []Interval
+	for i := range r.n {
+		iv := r.at(i)
+		if iv.end != 0 && iv.end < since {
+			continue
+		}
+		out = append(out, Interval{
+			Job:    iv.job,
+			Phase:  phaseNames[iv.phase],
+			Start:  tsTime(iv.start),
+			End:    tsTime(iv.end),
+			Failed: iv.failed,
+		})
+	}
+	return out
+}
