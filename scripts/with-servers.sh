@@ -54,12 +54,9 @@ EOF
 start_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" start "$1"; }
 stop_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" stop "$1"; }
 
-# S3-compatible object store: not yet available in this repository.
-start_s3() {
-  log "error: --s3: the private S3 test server is not yet available"
-  return 1
-}
-stop_s3() { :; }
+# S3-compatible object store (versitygw).
+start_s3() { "$SCRIPT_DIR/s3.sh" start "$1"; }
+stop_s3() { "$SCRIPT_DIR/s3.sh" stop "$1"; }
 
 # Anonymous GridFTP server (globus-gridftp-server), see gridftp.sh.
 start_gridftp() { "$SCRIPT_DIR/gridftp.sh" start "$1"; }

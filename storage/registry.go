@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -14,15 +15,18 @@ type Registry struct {
 	byName map[string]Backend
 }
 
-// NewRegistry builds every backend from the settings. This is the one place
-// backends are registered.
-func NewRegistry(s config.Settings) (*Registry, error) {
+// NewRegistry builds every backend from the settings (log may be nil).
+// This is the one place backends are registered.
+func NewRegistry(s config.Settings, log *slog.Logger) (*Registry, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	r := &Registry{byName: map[string]Backend{}}
 	r.add(Local{})
 	r.add(NFS{})
-	r.add(NewPLGData(s.PLGData, nil))
-	r.add(NewGridFTP(s.GridFTP, nil))
-	r.add(NewCloud(s.Cloud, nil), "s3")
+	r.add(NewCloud(s.Cloud, log.With("storage", "cloud")), "s3")
+	r.add(NewPLGData(s.PLGData, log.With("storage", "plgdata")))
+	r.add(NewGridFTP(s.GridFTP, log.With("storage", "gridftp")))
 	return r, nil
 }
 

@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, w := range flags.Warnings {
 		log.Warn(w)
 	}
-	storages, err := storage.NewRegistry(cfg)
+	storages, err := storage.NewRegistry(cfg, log)
 	if err != nil {
 		log.Error("storage setup", "err", err)
 		return 1
