@@ -78,7 +78,7 @@ func setup(t *testing.T, tweak func(*config.Settings)) bundle {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	reg, err := storage.NewRegistry(cfg)
+	reg, err := storage.NewRegistry(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func startLive(t *testing.T, threads int) *liveExecutor {
 	cfg.Storage = "local"
 	cfg.TmpDir = t.TempDir()
 	cfg.HeartbeatInterval = 200 * time.Millisecond
-	reg, err := storage.NewRegistry(cfg)
+	reg, err := storage.NewRegistry(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

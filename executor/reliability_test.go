@@ -47,7 +47,7 @@ func startExecutor(t *testing.T, o liveOpts) (ex *Executor, stop context.CancelF
 	if o.tweak != nil {
 		o.tweak(&cfg)
 	}
-	reg, err := storage.NewRegistry(cfg)
+	reg, err := storage.NewRegistry(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestLiveUnreachableBroker(t *testing.T) {
 	cfg.Storage = "local"
 	cfg.TmpDir = t.TempDir()
 	cfg.ConnectAttempts = 2
-	reg, _ := storage.NewRegistry(cfg)
+	reg, _ := storage.NewRegistry(cfg, nil)
 	ex, err := New(cfg, Params{Storages: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,98 @@
+package tui
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+)
+
+// The golden files of every view, at 80x24 (the smallest usual terminal)
+// and 160x48, from the demo recording with the clock fixed at its end.
+// Each case has two: screen.golden, the frame as text (easy to review),
+// and teatest.golden, what the program wrote to the terminal, without
+// colours (the ASCII profile keeps bold and reverse video, as NO_COLOR
+// does). go test -run TestGolden -update rewrites them.
+func TestGolden(t *testing.T) {
+	cases := []struct {
+		name string
+		w, h int
+		keys []string
+	}{
+		{"executors_80x24", 80, 24, nil},
+		{"threads_80x24", 80, 24, []string{"2"}},
+		{"jobs_80x24", 80, 24, []string{"3"}},
+		{"jobs_failed_80x24", 80, 24, []string{"f"}},
+		{"jobs_sorted_80x24", 80, 24, []string{"3", "s", "s", "s", "s", "r"}},
+		{"detail_80x24", 80, 24, []string{"f", "enter"}},
+		{"detail_redelivered_80x24", 80, 24, []string{"/", "0", "1", "8", "4", "enter", "enter"}},
+		{"help_80x24", 80, 24, []string{"3", "?"}},
+		{"filter_prompt_80x24", 80, 24, []string{"/", "m", "A", "d"}},
+		{"export_prompt_80x24", 80, 24, []string{"3", "e"}},
+		{"paused_80x24", 80, 24, []string{"p"}},
+		{"executors_160x48", 160, 48, nil},
+		{"threads_160x48", 160, 48, []string{"2"}},
+		{"jobs_160x48", 160, 48, []string{"3"}},
+		{"detail_160x48", 160, 48, []string{"f", "enter"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestModel(t, tc.w, tc.h)
+			m.opts.ExportDir = "" // the prompt's default name is then the same in every run
+			press(m, tc.keys...)
+			t.Run("screen", func(t *testing.T) {
+				golden.RequireEqual(t, []byte(screen(m)))
+			})
+			t.Run("teatest", func(t *testing.T) {
+				golden.RequireEqualEscape(t, runProgram(t, m, tc.w, tc.h), true)
+			})
+		})
+	}
+}
+
+// runProgram runs m in a teatest program of w×h until its first frame is
+// out, quits, and returns what it wrote from the first full paint on.
+func runProgram(t *testing.T, m *Model, w, h int) []byte {
+	t.Helper()
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h),
+		teatest.WithProgramOptions(
+			tea.WithColorProfile(colorprofile.ASCII),
+			tea.WithEnvironment([]string{"TERM=xterm-256color", "NO_COLOR=1"}),
+			// The model has its size already: a second WindowSizeMsg
+			// would repaint the screen, or not, depending on timing.
+			tea.WithFilter(func(_ tea.Model, msg tea.Msg) tea.Msg {
+				if _, ok := msg.(tea.WindowSizeMsg); ok {
+					return nil
+				}
+				return msg
+			}),
+		))
+	var first []byte
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		first = append(first[:0], b...)
+		return bytes.Contains(b, []byte("hyperflow-top"))
+	}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	if err := tm.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(tm.FinalOutput(t, teatest.WithFinalTimeout(5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(first, rest...)
+	// The terminal set-up before the first full paint depends on whether
+	// the renderer's first flush comes before the first view: keep what
+	// follows it.
+	if i := bytes.Index(out, []byte(fullPaint)); i >= 0 {
+		out = out[i:]
+	}
+	return out
+}
+
+// fullPaint is how the renderer starts a frame on a cleared screen.
+const fullPaint = "\x1b[H\x1b[2J"

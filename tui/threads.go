@@ -1,0 +1,404 @@
+package tui
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
+)
+
+// Gantt glyphs: each phase has its own shape as well as its colour.
+const (
+	glyphStageIn  = "▒"
+	glyphExec     = "█"
+	glyphStageOut = "░"
+	glyphFailed   = "X"
+	glyphIdle     = " "
+)
+
+// windows are the Gantt spans +/- step through.
+var windows = []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
+
+// DefaultWindow is the Gantt span at start.
+const DefaultWindow = 2 * time.Minute
+
+// threadsView is view 2: every executor's threads as lanes, with the
+// stage-in, execution and stage-out bars of the last window.
+type threadsView struct {
+	c             *common
+	width, height int
+	window        time.Duration
+
+	now  time.Time
+	rows []laneRow
+	cur  scroller
+	// selKey keeps the cursor on its lane across refreshes.
+	selKey string
+
+	// Per-cell scratch of the lane being drawn.
+	best []time.Duration
+	code []uint8
+}
+
+// laneRow is one line of the lanes: an executor's header or a thread.
+type laneRow struct {
+	exec   *state.ExecutorView
+	thread *state.ThreadView // nil on the executor's line
+	key    string
+}
+
+func newThreadsView(c *common, window time.Duration) *threadsView {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return &threadsView{c: c, window: window}
+}
+
+func (v *threadsView) SetSize(w, h int) {
+	v.width, v.height = w, h
+	v.cur.clamp(len(v.rows), v.laneLines())
+}
+
+// laneLines is the number of lines for lanes: all but the legend and the
+// axis.
+func (v *threadsView) laneLines() int { return max(v.height-2, 1) }
+
+// Refresh reads every executor's threads.
+func (v *threadsView) Refresh() {
+	v.now = v.c.now()
+	since := v.now.Add(-v.window)
+	execs := v.c.st.Executors()
+	v.rows = v.rows[:0]
+	for i := range execs {
+		x := &execs[i]
+		v.rows = append(v.rows, laneRow{exec: x, key: x.ID})
+		threads := v.c.st.Threads(x.ID, since)
+		for k := range threads {
+			v.rows = append(v.rows, laneRow{exec: x, thread: &threads[k], key: x.ID + "/" + threads[k].Thread})
+		}
+	}
+	if v.selKey != "" {
+		for i := range v.rows {
+			if v.rows[i].key == v.selKey {
+				v.cur.pos = i
+				break
+			}
+		}
+	}
+	v.cur.clamp(len(v.rows), v.laneLines())
+}
+
+func (v *threadsView) Update(msg tea.Msg) tea.Cmd {
+	d := 0
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, v.c.keys.ZoomIn):
+			v.zoom(-1)
+			return nil
+		case key.Matches(msg, v.c.keys.ZoomOut):
+			v.zoom(1)
+			return nil
+		}
+		var ok bool
+		if d, ok = navDelta(v.c.keys, msg, v.laneLines()); !ok {
+			return nil
+		}
+	case tea.MouseWheelMsg:
+		d = wheelDelta(msg)
+	}
+	if d != 0 {
+		v.cur.pos += d
+		v.cur.clamp(len(v.rows), v.laneLines())
+		if v.cur.pos < len(v.rows) {
+			v.selKey = v.rows[v.cur.pos].key
+		}
+	}
+	return nil
+}
+
+// zoom steps the window: -1 shorter, +1 longer. The bars are redrawn at
+// the next refresh (at once unless paused: then the lanes keep the
+// intervals they had, which may not reach back as far).
+func (v *threadsView) zoom(step int) {
+	i := 0
+	for i < len(windows)-1 && windows[i] < v.window {
+		i++
+	}
+	i = min(max(i+step, 0), len(windows)-1)
+	v.window = windows[i]
+}
+
+// Selected returns the executor and the job of the lane under the cursor:
+// its running job, else the last job it ran.
+func (v *threadsView) Selected() (execID, jobID string) {
+	if v.cur.pos >= len(v.rows) {
+		return "", ""
+	}
+	r := v.rows[v.cur.pos]
+	if r.thread == nil {
+		return r.exec.ID, ""
+	}
+	if r.thread.Job != "" {
+		return r.exec.ID, r.thread.Job
+	}
+	if n := len(r.thread.Intervals); n > 0 {
+		return r.exec.ID, r.thread.Intervals[n-1].Job
+	}
+	return r.exec.ID, ""
+}
+
+const laneLabel = 5 // "  12 "
+
+// infoWidth is the width of the lane's right column (current job).
+func (v *threadsView) infoWidth() int { return min(max(v.width/4, 14), 32) }
+
+// cells is the number of timeline columns.
+func (v *threadsView) cells() int { return max(v.width-laneLabel-2-1-v.infoWidth(), 4) }
+
+func (v *threadsView) View() string {
+	s := v.c.styles
+	lines := make([]string, 0, v.height)
+	lanes := 0
+	for _, r := range v.rows {
+		if r.thread != nil {
+			lanes++
+		}
+	}
+	legend := " " + s.Bold.s("last "+fmtWindow(v.window)) + "  " +
+		s.StageIn.s(glyphStageIn) + " stage-in  " + s.Execution.s(glyphExec) + " execution  " +
+		s.StageOut.s(glyphStageOut) + " stage-out  " + s.FailedBar.s(glyphFailed) + " failed" +
+		s.Faint.s("  "+strconv.Itoa(lanes)+" lanes")
+	lines = append(lines, legend)
+	if len(v.rows) == 0 {
+		lines = append(lines, "", s.Faint.s("  No executor seen yet."))
+		return block(lines, v.width, v.height)
+	}
+	n := v.laneLines()
+	v.cur.clamp(len(v.rows), n)
+	for i := v.cur.off; i < len(v.rows) && i < v.cur.off+n; i++ {
+		lines = append(lines, v.rowLine(&v.rows[i], i == v.cur.pos))
+	}
+	for len(lines) < v.height-1 {
+		lines = append(lines, "")
+	}
+	lines = append(lines, v.axis())
+	return block(lines, v.width, v.height)
+}
+
+func fmtWindow(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	}
+	return strconv.Itoa(int(d/time.Second)) + "s"
+}
+
+// rowLine renders an executor's line or a lane.
+func (v *threadsView) rowLine(r *laneRow, selected bool) string {
+	s := v.c.styles
+	if r.thread == nil {
+		x := r.exec
+		host := v.c.hostname(x)
+		threads := "?"
+		if x.Threads > 0 {
+			threads = strconv.Itoa(x.Threads)
+		}
+		st := string(x.Status)
+		stInk := s.Online
+		switch x.Status {
+		case state.StatusStale:
+			stInk = s.Stale
+		case state.StatusStopped:
+			stInk = s.Stopped
+		}
+		busy := strconv.Itoa(x.Running) + "/" + threads + " busy"
+		if selected {
+			text := "›" + host + " " + shortID(x.ID) + " " + st + " " + busy
+			if x.Storage != "" {
+				text += "  " + x.Storage
+			}
+			return s.Selected.s(fit(text, v.width))
+		}
+		line := " " + s.Bold.s(host) + " " + s.Faint.s(shortID(x.ID)) + " " + stInk.s(st) + " " + busy
+		if x.Storage != "" {
+			line += "  " + s.Faint.s(x.Storage)
+		}
+		return line
+	}
+	t := r.thread
+	label := fitPlain(strconv.Itoa(t.Slot), laneLabel-2, true) + " "
+	if selected {
+		label = s.Selected.s("›" + label)
+	} else {
+		label = " " + label
+	}
+	bar := v.bar(t)
+	info := "idle"
+	infoInk := s.Idle
+	if t.Job != "" {
+		// The phase and its time first: a long job id is cut, not them.
+		info = phaseShort(t.Phase)
+		if !t.Since.IsZero() {
+			info += " " + fmtDur(v.now.Sub(t.Since))
+		}
+		info += " " + t.Job
+		infoInk = phaseInk(s, t.Phase)
+	} else if !t.Since.IsZero() {
+		info += " " + fmtAge(v.now.Sub(t.Since))
+	}
+	return label + s.Axis.s("│") + bar + s.Axis.s("│") + " " + infoInk.s(fitPlain(info, v.infoWidth(), false))
+}
+
+func phaseShort(p string) string {
+	switch p {
+	case state.PhaseStageIn:
+		return "in"
+	case state.PhaseExecution:
+		return "exec"
+	case state.PhaseStageOut:
+		return "out"
+	}
+	return p
+}
+
+func phaseInk(s *Styles, p string) ink {
+	switch p {
+	case state.PhaseStageIn:
+		return s.StageIn
+	case state.PhaseExecution:
+		return s.Execution
+	case state.PhaseStageOut:
+		return s.StageOut
+	}
+	return s.Idle
+}
+
+// Cell codes of the bar, in the order of their glyphs.
+const (
+	cellIdle uint8 = iota
+	cellStageIn
+	cellExec
+	cellStageOut
+	cellFailed
+)
+
+// bar draws a lane's timeline: each cell shows the phase that covers most
+// of its time span (so that a job shorter than a cell still shows), a
+// failed execution over anything else.
+func (v *threadsView) bar(t *state.ThreadView) string {
+	s := v.c.styles
+	n := v.cells()
+	if cap(v.best) < n {
+		v.best = make([]time.Duration, n)
+		v.code = make([]uint8, n)
+	}
+	best, code := v.best[:n], v.code[:n]
+	clear(best)
+	clear(code)
+	start := v.now.Add(-v.window)
+	cell := v.window / time.Duration(n)
+	if cell <= 0 {
+		cell = 1
+	}
+	for i := range t.Intervals {
+		iv := &t.Intervals[i]
+		a, b := iv.Start, iv.End
+		if b.IsZero() || b.After(v.now) {
+			b = v.now
+		}
+		if a.Before(start) {
+			a = start
+		}
+		if b.Before(a) || a.After(v.now) {
+			continue // outside the window
+		}
+		c := cellExec
+		switch iv.Phase {
+		case state.PhaseStageIn:
+			c = cellStageIn
+		case state.PhaseStageOut:
+			c = cellStageOut
+		}
+		if iv.Failed {
+			c = cellFailed
+		}
+		first := int(a.Sub(start) / cell)
+		last := int(b.Sub(start) / cell)
+		for k := max(first, 0); k <= last && k < n; k++ {
+			cs := start.Add(time.Duration(k) * cell)
+			ce := cs.Add(cell)
+			ov := minTime(b, ce).Sub(maxTime(a, cs))
+			if ov <= 0 {
+				ov = 1 // an instant still marks its cell
+			}
+			switch {
+			case code[k] == cellFailed:
+			case c == cellFailed:
+				code[k], best[k] = c, ov
+			case ov > best[k]:
+				code[k], best[k] = c, ov
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(n * 4)
+	for k := 0; k < n; {
+		j := k + 1
+		for j < n && code[j] == code[k] {
+			j++
+		}
+		var g string
+		var in ink
+		switch code[k] {
+		case cellStageIn:
+			g, in = glyphStageIn, s.StageIn
+		case cellExec:
+			g, in = glyphExec, s.Execution
+		case cellStageOut:
+			g, in = glyphStageOut, s.StageOut
+		case cellFailed:
+			g, in = glyphFailed, s.FailedBar
+		default:
+			g = glyphIdle
+		}
+		b.WriteString(in.s(strings.Repeat(g, j-k)))
+		k = j
+	}
+	return b.String()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// axis is the time scale under the lanes.
+func (v *threadsView) axis() string {
+	n := v.cells()
+	line := []rune(strings.Repeat("─", n))
+	marks := []struct {
+		at    int
+		label string
+	}{{0, "-" + fmtWindow(v.window)}, {n / 2, "-" + fmtWindow(v.window/2)}, {n - 3, "now"}}
+	for _, m := range marks {
+		for i, r := range m.label {
+			if p := m.at + i; p >= 0 && p < n {
+				line[p] = r
+			}
+		}
+	}
+	return v.c.styles.Axis.s(strings.Repeat(" ", laneLabel) + "└" + string(line) + "┘")
+}
