@@ -283,7 +283,9 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 	e.mu.Unlock()
 	sort.Slice(running, func(i, j int) bool { return running[i].Thread < running[j].Thread })
 	return &eventbus.Event{
-		Type:       eventbus.TypeExecutorHeartbeat,
+		Type: eventbus.TypeExecutorHeartbeat,
+		// What executor.ready said, for monitors started later.
+		Hostname: e.hostname, Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
 		Busy:       eventbus.Ptr(int(e.busy.Load())),
 		Threads:    e.cfg.Threads,
 		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),
