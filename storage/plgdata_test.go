@@ -3,8 +3,6 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,239 +12,26 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/plgdatatest"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage/storagetest"
 )
 
-// plgServer implements the PL-Grid Data protocol of storage.md over a
-// directory. There is no public server to test against, so this is the
-// reference: it checks everything the real service relies on and answers
-// 4xx when a request is off.
-//
-//	GET  /download/{path}?proxy={certificate}  -> the file, 404 if missing
-//	POST /upload/{dir}  multipart/form-data: "proxy" = certificate, then
-//	     "file" whose filename is the base name, stored as {dir}/{filename}
-type plgServer struct {
-	root string
-	srv  *httptest.Server
-
-	mu       sync.Mutex
-	cert     string         // the certificate text requests must carry
-	requests []plgRequest   // every request, in order
-	hook     plgHook        // when set, may answer a request instead
-	calls    map[string]int // requests per method, hook included
-}
-
-// plgHook answers a request itself and returns true, or returns false to
-// let the server handle it. n counts the requests of that method so far,
-// this one included.
-type plgHook func(w http.ResponseWriter, r *http.Request, n int) bool
-
-type plgRequest struct {
-	Method      string
-	EscapedPath string
-	Filename    string // uploads: the "file" part's filename
-	Length      int64  // Content-Length as sent
-}
-
-func newPLGServer(t *testing.T, cert string) *plgServer {
-	t.Helper()
-	s := &plgServer{root: t.TempDir(), cert: cert, calls: map[string]int{}}
-	s.srv = httptest.NewServer(s)
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *plgServer) setCert(cert string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cert = cert
-}
-
-func (s *plgServer) setHook(h plgHook) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hook = h
-}
-
-func (s *plgServer) seen() []plgRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]plgRequest(nil), s.requests...)
-}
-
-func (s *plgServer) count(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[method]
-}
-
-func (s *plgServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.calls[r.Method]++
-	n, hook, cert := s.calls[r.Method], s.hook, s.cert
-	s.mu.Unlock()
-	if hook != nil && hook(w, r, n) {
-		return
-	}
-	req := plgRequest{Method: r.Method, EscapedPath: r.URL.EscapedPath(), Length: r.ContentLength}
-	defer func() {
-		s.mu.Lock()
-		s.requests = append(s.requests, req)
-		s.mu.Unlock()
-	}()
-
-	p := r.URL.Path
-	if strings.Contains(p, "//") || strings.HasSuffix(p, "/.") || strings.Contains(p, "/./") || strings.HasSuffix(p, "/") {
-		http.Error(w, "malformed path "+r.URL.EscapedPath(), http.StatusBadRequest)
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && strings.HasPrefix(p, "/download/"):
-		if got := r.URL.Query().Get("proxy"); got != cert {
-			http.Error(w, "proxy parameter is not the certificate", http.StatusForbidden)
-			return
-		}
-		local, ok := s.local(strings.TrimPrefix(p, "/download/"))
-		if !ok {
-			http.Error(w, "bad path", http.StatusBadRequest)
-			return
-		}
-		f, err := os.Open(local)
-		if err != nil {
-			http.Error(w, "no such file", http.StatusNotFound)
-			return
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			http.Error(w, "no such file", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
-		io.Copy(w, f)
-
-	case r.Method == http.MethodPost && strings.HasPrefix(p, "/upload/"):
-		if r.ContentLength < 0 {
-			http.Error(w, "Content-Length required", http.StatusLengthRequired)
-			return
-		}
-		dir, ok := s.local(strings.TrimPrefix(p, "/upload/"))
-		if !ok {
-			http.Error(w, "bad path", http.StatusBadRequest)
-			return
-		}
-		mr, err := r.MultipartReader()
-		if err != nil {
-			http.Error(w, "not multipart/form-data: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		part, err := mr.NextPart()
-		if err != nil || part.FormName() != "proxy" {
-			http.Error(w, "first field must be proxy", http.StatusBadRequest)
-			return
-		}
-		got, _ := io.ReadAll(part)
-		if string(got) != cert {
-			http.Error(w, "proxy field is not the certificate", http.StatusForbidden)
-			return
-		}
-		part, err = mr.NextPart()
-		if err != nil || part.FormName() != "file" || part.FileName() == "" || strings.ContainsAny(part.FileName(), `/\`) {
-			http.Error(w, "second field must be file, with a base name", http.StatusBadRequest)
-			return
-		}
-		req.Filename = part.FileName()
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		tmp, err := os.CreateTemp(dir, ".upload-")
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		defer os.Remove(tmp.Name())
-		_, err = io.Copy(tmp, part)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			http.Error(w, "upload: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if _, err := mr.NextPart(); err != io.EOF {
-			http.Error(w, "unexpected extra field", http.StatusBadRequest)
-			return
-		}
-		if err := os.Rename(tmp.Name(), filepath.Join(dir, part.FileName())); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		io.WriteString(w, "OK")
-
-	default:
-		http.Error(w, "unknown operation", http.StatusNotFound)
-	}
-}
-
-// local maps a request path (decoded, relative) into the root directory.
-func (s *plgServer) local(rel string) (string, bool) {
-	clean := path.Clean("/" + rel)
-	if clean != "/"+rel {
-		return "", false
-	}
-	return filepath.Join(s.root, filepath.FromSlash(clean)), true
-}
-
-// fakeProxy returns a proxy-certificate-like text: PEM blocks whose base64
-// holds '+', '/' and '=', all of which need URL encoding.
-func fakeProxy(t *testing.T) string {
-	t.Helper()
-	block := func(kind string, n int) string {
-		raw := make([]byte, n)
-		if _, err := rand.Read(raw); err != nil {
-			t.Fatal(err)
-		}
-		enc := base64.StdEncoding.EncodeToString(raw)
-		var b strings.Builder
-		b.WriteString("-----BEGIN " + kind + "-----\n")
-		for len(enc) > 64 {
-			b.WriteString(enc[:64] + "\n")
-			enc = enc[64:]
-		}
-		b.WriteString(enc + "\n-----END " + kind + "-----\n")
-		return b.String()
-	}
-	return block("CERTIFICATE", 700) + block("RSA PRIVATE KEY", 600) + block("CERTIFICATE", 900)
-}
-
-func writeProxy(t *testing.T, cert string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "x509up_u1000")
-	if err := os.WriteFile(p, []byte(cert), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // plgSetup returns a server, the backend pointed at it and the path of the
 // proxy certificate file.
-func plgSetup(t *testing.T, log *slog.Logger) (*plgServer, *storage.PLGData, string) {
+func plgSetup(t *testing.T, log *slog.Logger) (*plgdatatest.Server, *storage.PLGData, string) {
 	t.Helper()
-	cert := fakeProxy(t)
-	srv := newPLGServer(t, cert)
-	proxy := writeProxy(t, cert)
-	return srv, storage.NewPLGData(config.PLGData{Proxy: proxy, Endpoint: srv.srv.URL}, log), proxy
+	cert := plgdatatest.FakeProxy(t)
+	srv := plgdatatest.New(t, cert)
+	proxy := plgdatatest.WriteProxy(t, cert)
+	return srv, storage.NewPLGData(config.PLGData{Proxy: proxy, Endpoint: srv.URL}, log), proxy
 }
 
 func plgOpen(t *testing.T, b storage.Backend, prefix string) storage.Session {
@@ -262,7 +47,7 @@ func TestPLGData(t *testing.T) {
 	srv, backend, _ := plgSetup(t, nil)
 	var n atomic.Int64
 	local := func(opts storage.Options, name string) string {
-		return filepath.Join(srv.root, filepath.FromSlash(opts["prefix"].(string)), filepath.FromSlash(name))
+		return filepath.Join(srv.Root, filepath.FromSlash(opts["prefix"].(string)), filepath.FromSlash(name))
 	}
 	storagetest.Run(t, storagetest.Harness{
 		Backend: backend,
@@ -308,12 +93,12 @@ func TestPLGDataRequests(t *testing.T) {
 	if n, err := s.Get(ctx, "sub dir/a b%#?.dat", dst); err != nil || n != 3 {
 		t.Fatalf("get: %d bytes, %v", n, err)
 	}
-	want := []plgRequest{
+	want := []plgdatatest.Request{
 		{Method: "POST", EscapedPath: "/upload/people/plg%20user/wf", Filename: "top.dat"},
 		{Method: "POST", EscapedPath: "/upload/people/plg%20user/wf/sub%20dir", Filename: "a b%#?.dat"},
 		{Method: "GET", EscapedPath: "/download/people/plg%20user/wf/sub%20dir/a%20b%25%23%3F.dat", Length: 0},
 	}
-	got := srv.seen()
+	got := srv.Requests()
 	if len(got) != len(want) {
 		t.Fatalf("requests %+v, want %+v", got, want)
 	}
@@ -325,7 +110,7 @@ func TestPLGDataRequests(t *testing.T) {
 	if got[0].Length <= int64(len("top")) {
 		t.Errorf("upload Content-Length %d: want the whole form", got[0].Length)
 	}
-	if data, err := os.ReadFile(filepath.Join(srv.root, "people", "plg user", "wf", "top.dat")); err != nil || string(data) != "top" {
+	if data, err := os.ReadFile(filepath.Join(srv.Root, "people", "plg user", "wf", "top.dat")); err != nil || string(data) != "top" {
 		t.Errorf("stored top.dat: %q, %v", data, err)
 	}
 }
@@ -353,7 +138,7 @@ func TestPLGDataUploadLimit(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if n := srv.count(http.MethodPost); n != 0 {
+	if n := srv.Count(http.MethodPost); n != 0 {
 		t.Errorf("the server got %d upload requests, want none", n)
 	}
 }
@@ -364,11 +149,11 @@ func TestPLGDataRetry(t *testing.T) {
 	srv, backend, _ := plgSetup(t, nil)
 	s := plgOpen(t, backend, "/people/plgtest/wf")
 	data := bytes.Repeat([]byte("0123456789abcdef"), 8192)
-	p := filepath.Join(srv.root, "people", "plgtest", "wf", "in.dat")
+	p := filepath.Join(srv.Root, "people", "plgtest", "wf", "in.dat")
 	os.MkdirAll(filepath.Dir(p), 0o755)
 	os.WriteFile(p, data, 0o644)
 
-	srv.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
 		switch {
 		case n == 1:
 			http.Error(w, "try later", http.StatusServiceUnavailable)
@@ -391,14 +176,14 @@ func TestPLGDataRetry(t *testing.T) {
 	if n != int64(len(data)) || !bytes.Equal(got, data) {
 		t.Errorf("downloaded %d bytes (file %d), want %d, same content", n, len(got), len(data))
 	}
-	if c := srv.count(http.MethodGet); c != 3 {
+	if c := srv.Count(http.MethodGet); c != 3 {
 		t.Errorf("%d GET requests, want 3", c)
 	}
 
 	if _, err := s.Put(context.Background(), "out.dat", dst); err != nil {
 		t.Fatalf("put after a 503: %v", err)
 	}
-	if c := srv.count(http.MethodPost); c != 2 {
+	if c := srv.Count(http.MethodPost); c != 2 {
 		t.Errorf("%d POST requests, want 2", c)
 	}
 	if stored, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "out.dat")); !bytes.Equal(stored, data) {
@@ -409,7 +194,7 @@ func TestPLGDataRetry(t *testing.T) {
 func TestPLGDataNoRetryOn4xx(t *testing.T) {
 	srv, backend, _ := plgSetup(t, nil)
 	s := plgOpen(t, backend, "/people/plgtest/wf")
-	srv.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
+	srv.SetHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
 		http.Error(w, "proxy expired", http.StatusForbidden)
 		return true
 	})
@@ -420,7 +205,7 @@ func TestPLGDataNoRetryOn4xx(t *testing.T) {
 	if errors.Is(err, storage.ErrNotExist) {
 		t.Errorf("a 403 wraps ErrNotExist: %v", err)
 	}
-	if c := srv.count(http.MethodGet); c != 1 {
+	if c := srv.Count(http.MethodGet); c != 1 {
 		t.Errorf("%d GET requests for a 403, want 1 (no retry)", c)
 	}
 }
@@ -453,14 +238,14 @@ func TestPLGDataProxyFile(t *testing.T) {
 	ctx := context.Background()
 
 	// Unset: the error names both ways of setting it.
-	unset := storage.NewPLGData(config.PLGData{Endpoint: srv.srv.URL}, nil)
+	unset := storage.NewPLGData(config.PLGData{Endpoint: srv.URL}, nil)
 	_, err := unset.Open(ctx, storage.Options{"prefix": "/p"})
 	if err == nil || !strings.Contains(err.Error(), "plgdata.proxy") || !strings.Contains(err.Error(), "X509_USER_PROXY") {
 		t.Errorf("open without a proxy: %v", err)
 	}
 	// Unreadable: the error names the path.
 	missing := filepath.Join(t.TempDir(), "no-proxy")
-	_, err = storage.NewPLGData(config.PLGData{Proxy: missing, Endpoint: srv.srv.URL}, nil).Open(ctx, storage.Options{"prefix": "/p"})
+	_, err = storage.NewPLGData(config.PLGData{Proxy: missing, Endpoint: srv.URL}, nil).Open(ctx, storage.Options{"prefix": "/p"})
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("open with a missing proxy file: %v, want an error naming %s", err, missing)
 	}
@@ -470,9 +255,9 @@ func TestPLGDataProxyFile(t *testing.T) {
 	s := plgOpen(t, backend, "/people/plgtest/wf")
 	src := filepath.Join(t.TempDir(), "o.dat")
 	os.WriteFile(src, []byte("o"), 0o644)
-	renewed := fakeProxy(t)
+	renewed := plgdatatest.FakeProxy(t)
 	os.WriteFile(proxy, []byte(renewed), 0o600)
-	srv.setCert(renewed)
+	srv.SetCert(renewed)
 	if _, err := s.Put(ctx, "o.dat", src); err != nil {
 		t.Errorf("put with a renewed proxy: %v", err)
 	}
@@ -488,11 +273,11 @@ func TestPLGDataRedaction(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, backend, _ := plgSetup(t, log)
-	cert := srv.cert
+	cert := srv.Cert()
 	s := plgOpen(t, backend, "/people/plgtest/wf")
 	ctx := context.Background()
 
-	echo := func(status int) plgHook {
+	echo := func(status int) plgdatatest.Hook {
 		return func(w http.ResponseWriter, r *http.Request, n int) bool {
 			body, _ := io.ReadAll(r.Body)
 			w.WriteHeader(status)
@@ -510,8 +295,8 @@ func TestPLGDataRedaction(t *testing.T) {
 	os.WriteFile(src, []byte("o"), 0o644)
 
 	var errs []error
-	for _, hook := range []plgHook{echo(http.StatusBadRequest), cut} {
-		srv.setHook(hook)
+	for _, hook := range []plgdatatest.Hook{echo(http.StatusBadRequest), cut} {
+		srv.SetHook(hook)
 		_, err := s.Get(ctx, "in.dat", filepath.Join(t.TempDir(), "in.dat"))
 		errs = append(errs, err)
 		_, err = s.Put(ctx, "o.dat", src)
@@ -519,7 +304,7 @@ func TestPLGDataRedaction(t *testing.T) {
 	}
 	// A 5xx is retried (and each retry logged with its error); a download
 	// only, to keep the test short.
-	srv.setHook(echo(http.StatusBadGateway))
+	srv.SetHook(echo(http.StatusBadGateway))
 	_, err := s.Get(ctx, "in.dat", filepath.Join(t.TempDir(), "in.dat"))
 	errs = append(errs, err)
 	if !strings.Contains(logs.String(), "retrying") {
@@ -549,7 +334,7 @@ func TestPLGDataRedaction(t *testing.T) {
 // TestPLGDataTLS: certificates are verified, and a verification failure is
 // not retried.
 func TestPLGDataTLS(t *testing.T) {
-	cert := fakeProxy(t)
+	cert := plgdatatest.FakeProxy(t)
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -560,7 +345,7 @@ func TestPLGDataTLS(t *testing.T) {
 	srv.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	b := storage.NewPLGData(config.PLGData{Proxy: writeProxy(t, cert), Endpoint: srv.URL}, nil)
+	b := storage.NewPLGData(config.PLGData{Proxy: plgdatatest.WriteProxy(t, cert), Endpoint: srv.URL}, nil)
 	s := plgOpen(t, b, "/p")
 	_, err := s.Get(context.Background(), "a.dat", filepath.Join(t.TempDir(), "a"))
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
