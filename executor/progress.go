@@ -79,10 +79,12 @@ func (e *Executor) progressEvent(ctx context.Context, r *jobRun) {
 			ev.BytesTotal = eventbus.Ptr(total)
 		}
 	case eventbus.PhaseExecution:
-		if pid := r.ps.pid.Load(); pid > 0 {
-			rss, cpu := groupUsage(int(pid))
-			ev.RSS, ev.CPU = eventbus.Ptr(rss), eventbus.Ptr(cpu)
+		pid := r.ps.pid.Load()
+		if pid <= 0 {
+			return // not started yet: nothing to report
 		}
+		rss, cpu := groupUsage(int(pid))
+		ev.RSS, ev.CPU = eventbus.Ptr(rss), eventbus.Ptr(cpu)
 	}
 	e.publishEvent(ctx, r, ev)
 }

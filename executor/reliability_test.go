@@ -29,7 +29,7 @@ type liveOpts struct {
 	queue   string
 	threads int
 	tweak   func(*config.Settings)
-	log     *bytes.Buffer
+	log     *syncBuffer
 }
 
 // startExecutor runs an executor on the broker at o.url until the test ends
@@ -53,7 +53,7 @@ func startExecutor(t *testing.T, o liveOpts) (ex *Executor, stop context.CancelF
 	}
 	var log *slog.Logger
 	if o.log != nil {
-		log = slog.New(slog.NewTextHandler(&lockedWriter{w: o.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		log = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ready := make(chan struct{})
 	ex, err = New(cfg, Params{Storages: reg, Logger: log, Ready: func() { close(ready) }})
@@ -72,17 +72,6 @@ func startExecutor(t *testing.T, o liveOpts) (ex *Executor, stop context.CancelF
 		t.Fatal("executor not ready after 30s")
 	}
 	return ex, stop, done
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // engine plays the HyperFlow engine: it sends jobs and collects replies.
@@ -221,7 +210,7 @@ func closeExecutorConnections(t *testing.T, id string) {
 func TestLiveReconnectKeepsRunningJobs(t *testing.T) {
 	url := testenv.AMQPURL(t)
 	queue := "hyperflow.jobs.reconnect-" + uuid.NewString()[:8]
-	var logs bytes.Buffer
+	var logs syncBuffer
 	ex, stop, done := startExecutor(t, liveOpts{url: url, queue: queue, threads: 2, log: &logs})
 	eng := newEngine(t, url, queue, nil)
 	dir := t.TempDir()
@@ -418,7 +407,7 @@ func TestLiveConsumerTimeoutLongJob(t *testing.T) {
 		t.Fatalf("set channel tick: %v: %s", err, out)
 	}
 	queue := "hyperflow.jobs.long"
-	var logs bytes.Buffer
+	var logs syncBuffer
 	ex, _, _ := startExecutor(t, liveOpts{url: url, queue: queue, threads: 2, log: &logs})
 	eng := newEngine(t, url, queue, nil)
 	work := t.TempDir()
@@ -480,7 +469,7 @@ func privateBroker(t *testing.T, extraConf string) (url, ctl string) {
 func TestLiveFlowControlPausesReplies(t *testing.T) {
 	url, ctl := privateBroker(t, "")
 	queue := "hyperflow.jobs.flow"
-	var logs bytes.Buffer
+	var logs syncBuffer
 	// Progress events make the executor publish during the alarm, so the
 	// broker blocks its connection before the job ends (RabbitMQ blocks a
 	// connection when it next publishes).
