@@ -1,5 +1,8 @@
-// Package export writes hyperflow-top's jobs table to files: CSV, one row
-// per job.
+// Package export writes hyperflow-top's jobs to files: CSV, one row per job
+// (WriteCSV, read back by ReadCSV); a Nextflow-compatible trace
+// (WriteNextflowTrace, tab-separated, Nextflow's trace field names and
+// formats); and a Chrome trace of the jobs' stages on their executors'
+// thread lanes (WriteChromeTrace, for Perfetto and chrome://tracing).
 package export
 
 import (

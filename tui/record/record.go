@@ -1,5 +1,7 @@
 // Package record writes the events hyperflow-top receives to a file
-// (--record) and plays such a file back without a broker (--replay).
+// (--record), plays such a file back without a broker (--replay), and goes
+// on with one after a restart of the monitor (--resume, OpenResume), so
+// that its history survives.
 //
 // A recording is JSON lines, one per event received, in the order received:
 //
@@ -209,6 +211,11 @@ type reader struct {
 	br   *bufio.Reader
 	line int
 	name string
+	// off is the offset read up to; good the offset after the last line
+	// that was read whole (an event or a blank line ended by a newline),
+	// goodNL whether that line ended with its newline.
+	off, good int64
+	goodNL    bool
 }
 
 func newReader(r io.Reader) *reader {
@@ -236,6 +243,7 @@ func (rd *reader) next(msg *eventbus.Message) error {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read %s: %w", rd.name, err)
 		}
+		rd.off += int64(len(raw))
 		last := errors.Is(err, io.EOF)
 		if len(raw) == 0 && last {
 			return io.EOF
@@ -246,6 +254,7 @@ func (rd *reader) next(msg *eventbus.Message) error {
 			if last {
 				return io.EOF
 			}
+			rd.good, rd.goodNL = rd.off, true
 			continue
 		}
 		if perr := parseLine(t, msg); perr != nil {
@@ -254,6 +263,7 @@ func (rd *reader) next(msg *eventbus.Message) error {
 			}
 			return fmt.Errorf("%s line %d: %w: %v", rd.name, rd.line, ErrBadLine, perr)
 		}
+		rd.good, rd.goodNL = rd.off, raw[len(raw)-1] == '\n'
 		return nil
 	}
 }
@@ -284,6 +294,57 @@ func LoadFile(path string) ([]eventbus.Message, error) {
 	}
 	defer f.Close()
 	return Load(f)
+}
+
+// OpenResume opens the recording at path to go on with it (hyperflow-top
+// --resume): it returns the events recorded so far, to apply to the model
+// first, and a Recorder that appends to the file. A last line cut short (a
+// monitor killed in the middle of writing it) is cut off the file first,
+// and a last line without its newline gets one, so the events appended
+// start on a line of their own. A file that does not exist is created (no
+// events). A line that is not a recorded event, other than the last, is an
+// error wrapping ErrBadLine, and the file is left as it was: appending to
+// a file that is not a recording would spoil it.
+//
+// Only one process should record to a file at a time; nothing enforces it.
+func OpenResume(path string) ([]eventbus.Message, *Recorder, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open recording: %w", err)
+	}
+	fail := func(err error) ([]eventbus.Message, *Recorder, error) {
+		f.Close()
+		return nil, nil, err
+	}
+	rd := newReader(f)
+	var msgs []eventbus.Message
+	for {
+		var msg eventbus.Message
+		err := rd.next(&msg)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	if rd.good < rd.off {
+		if err := f.Truncate(rd.good); err != nil {
+			return fail(fmt.Errorf("cut the unfinished last line of %s: %w", path, err))
+		}
+	}
+	if _, err := f.Seek(rd.good, io.SeekStart); err != nil {
+		return fail(fmt.Errorf("resume recording %s: %w", path, err))
+	}
+	if rd.good > 0 && !rd.goodNL {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return fail(fmt.Errorf("resume recording %s: %w", path, err))
+		}
+	}
+	r := NewRecorder(f)
+	r.c = f
+	return msgs, r, nil
 }
 
 // Player plays a recording back.

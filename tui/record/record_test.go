@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,5 +271,144 @@ func TestReplayIntoModel(t *testing.T) {
 	b, _ := direct.Job("j2")
 	if a.State != b.State || a.StageIn != b.StageIn || a.Metrics != b.Metrics || len(a.Timeline) != len(b.Timeline) {
 		t.Errorf("job j2 %+v, want %+v", a, b)
+	}
+}
+
+func TestOpenResume(t *testing.T) {
+	msgs := messages()
+	full := record1(t, msgs[:3])
+	tests := []struct {
+		name    string
+		data    string // "" with missing: no file
+		missing bool
+		n       int
+	}{
+		{"missing file", "", true, 0},
+		{"empty file", "", false, 0},
+		{"complete", string(full), false, 3},
+		{"truncated last line", string(full[:len(full)-20]), false, 2},
+		{"no final newline", strings.TrimSuffix(string(full), "\n"), false, 3},
+		{"trailing blank lines", string(full) + "\n\n", false, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rec.jsonl")
+			if !tt.missing {
+				if err := os.WriteFile(path, []byte(tt.data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, r, err := record.OpenResume(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameMessages(t, got, msgs[:tt.n])
+			for _, m := range msgs[3:5] {
+				if err := r.Record(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			back, err := record.LoadFile(path)
+			if err != nil {
+				t.Fatalf("reload: %v", err)
+			}
+			sameMessages(t, back, append(slices.Clone(msgs[:tt.n]), msgs[3:5]...))
+		})
+	}
+}
+
+func TestOpenResumeRefusesOtherFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	data := "not a recording\n" + string(record1(t, messages()[:1]))
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, r, err := record.OpenResume(path); !errors.Is(err, record.ErrBadLine) || r != nil {
+		t.Errorf("OpenResume = %v, %v", r, err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != data {
+		t.Error("the file was changed")
+	}
+	if _, _, err := record.OpenResume(filepath.Join(t.TempDir(), "no", "such", "dir", "f")); err == nil {
+		t.Error("OpenResume in a missing directory succeeded")
+	}
+}
+
+// TestResumeKeepsHistory: a monitor records part of a stream and dies in
+// the middle of a line; the next one resumes the recording and records
+// the rest. The recording then holds the whole stream, and gives the model
+// the state the stream gives.
+func TestResumeKeepsHistory(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "state", "testdata", "progress_stall.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := record.Load(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(stream) / 2
+	path := filepath.Join(t.TempDir(), "rec.jsonl")
+	r, err := record.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range stream[:half] {
+		_ = r.Record(m)
+	}
+	_ = r.Close()
+	cut := record.AppendLine(nil, stream[half])
+	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	fh.Write(cut[:len(cut)/2]) // killed mid-line
+	fh.Close()
+
+	msgs, r, err := record.OpenResume(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := state.New(state.Options{})
+	for _, m := range msgs {
+		_ = resumed.Apply(m)
+	}
+	if len(msgs) != half {
+		t.Fatalf("%d events resumed, want %d", len(msgs), half)
+	}
+	for _, m := range stream[half:] {
+		_ = resumed.Apply(m)
+		if err := r.Record(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	direct := state.New(state.Options{})
+	for _, m := range stream {
+		_ = direct.Apply(m)
+	}
+	all, err := record.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameMessages(t, all, stream)
+	replayed := state.New(state.Options{})
+	for _, m := range all {
+		_ = replayed.Apply(m)
+	}
+	now := direct.Latest()
+	for _, m := range []*state.Model{resumed, replayed} {
+		if a, b := m.Totals(now), direct.Totals(now); a != b {
+			t.Errorf("totals %+v, want %+v", a, b)
+		}
+		a, _ := m.Job("p1")
+		b, _ := direct.Job("p1")
+		if a.JobView != b.JobView {
+			t.Errorf("p1 %+v, want %+v", a.JobView, b.JobView)
+		}
 	}
 }

@@ -23,6 +23,9 @@ type stream struct {
 	next           int // jobs made
 	hb             float64
 	pending        []eventbus.Message
+	// progress: a job.progress event in every phase of every job, as the
+	// executor sends them every 5 s (these jobs are shorter).
+	progress bool
 }
 
 func (s *stream) msg(ev *eventbus.Event) eventbus.Message {
@@ -55,8 +58,25 @@ func (s *stream) job(dst []eventbus.Message) []eventbus.Message {
 	e.Executable, e.Redelivered = exe, eventbus.Ptr(false)
 	dst = append(dst, s.msg(e))
 	x := t + 0.01
+	prog := func(phase string, at, elapsed float64) {
+		if !s.progress {
+			return
+		}
+		e := ev(eventbus.TypeJobProgress, at)
+		e.Phase, e.Elapsed, e.Executable = phase, eventbus.Ptr(elapsed), exe
+		switch phase {
+		case eventbus.PhaseExecution:
+			e.RSS, e.CPU = eventbus.Ptr(int64(40<<20)), eventbus.Ptr(elapsed*0.9)
+		case eventbus.PhaseStageOut:
+			e.Bytes, e.BytesTotal = eventbus.Ptr(int64(2048)), eventbus.Ptr(int64(4096))
+		default:
+			e.Bytes = eventbus.Ptr(int64(1 << 19))
+		}
+		dst = append(dst, s.msg(e))
+	}
 	if staged {
 		dst = append(dst, s.msg(ev(eventbus.TypeStageInStarted, t+0.001)))
+		prog(eventbus.PhaseStageIn, t+0.1, 0.099)
 		e := ev(eventbus.TypeStageInFinished, t+0.2)
 		e.Time, e.Bytes = eventbus.Ptr(0.199), eventbus.Ptr(int64(1<<20))
 		dst = append(dst, s.msg(e))
@@ -68,6 +88,7 @@ func (s *stream) job(dst []eventbus.Message) []eventbus.Message {
 	e.Executable = exe
 	dst = append(dst, s.msg(e))
 	dur := 1 + float64(n%7)*0.1
+	prog(eventbus.PhaseExecution, x+0.5, 0.5)
 	m.Timestamps.ExecutionStarted, m.Timestamps.ExecutionFinished = x, x+dur
 	m.Execution, m.CPUUser, m.CPUSystem, m.MaxRSS = dur, dur*0.9, 0.05, 50<<20
 	e = ev(eventbus.TypeExecFinished, x+dur)
@@ -78,6 +99,7 @@ func (s *stream) job(dst []eventbus.Message) []eventbus.Message {
 	end := x + dur + 0.01
 	if staged {
 		dst = append(dst, s.msg(ev(eventbus.TypeStageOutStarted, x+dur+0.001)))
+		prog(eventbus.PhaseStageOut, x+dur+0.05, 0.049)
 		e := ev(eventbus.TypeStageOutFinished, x+dur+0.1)
 		e.Time, e.Bytes = eventbus.Ptr(0.099), eventbus.Ptr(int64(4096))
 		dst = append(dst, s.msg(e))
@@ -114,8 +136,15 @@ func newStream(prefix string) *stream {
 
 // BenchmarkApply measures how many executor events per second the model
 // ingests (goal: 200k/s).
-func BenchmarkApply(b *testing.B) {
+func BenchmarkApply(b *testing.B) { benchmarkApply(b, false) }
+
+// BenchmarkApplyWithProgress is BenchmarkApply with a job.progress event in
+// every phase of every job (a quarter of the events).
+func BenchmarkApplyWithProgress(b *testing.B) { benchmarkApply(b, true) }
+
+func benchmarkApply(b *testing.B, progress bool) {
 	s := newStream("job-")
+	s.progress = progress
 	var msgs []eventbus.Message
 	for len(msgs) < 100_000 {
 		msgs = s.job(msgs)

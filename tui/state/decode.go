@@ -32,7 +32,15 @@ type wireEvent struct {
 	Running    *[]wireRunning `json:"running"`
 	Interval   float64        `json:"interval"`
 
+	ConsumerTimeout float64 `json:"consumer_timeout"`
+
 	Reason string `json:"reason"`
+
+	Phase      string   `json:"phase"`
+	Elapsed    *float64 `json:"elapsed"`
+	BytesTotal *int64   `json:"bytes_total"`
+	RSS        *int64   `json:"rss"`
+	CPU        *float64 `json:"cpu"`
 
 	Executable  string `json:"executable"`
 	Redelivered *bool  `json:"redelivered"`
@@ -57,6 +65,8 @@ type wireStore struct {
 	time                 float64
 	bytes                int64
 	running              []wireRunning
+	elapsed, cpu         float64
+	bytesTotal, rss      int64
 	metrics              wireMetrics
 	exceptions           []string
 }
@@ -75,6 +85,7 @@ type wireRunning struct {
 	Phase      string          `json:"phase"`
 	Since      float64         `json:"since"`
 	Executable string          `json:"executable"`
+	Deadline   float64         `json:"deadline"`
 }
 
 type wireMetrics struct {

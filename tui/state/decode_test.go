@@ -143,6 +143,8 @@ func seedBodies(t testing.TB) [][]byte {
 		`{"a":[[[{"b":[true,false,null]}]]],"x":-1.5e-3}`,
 		`{"id":"a",}`, `{"id":"a"`, `{"id":01}`, `{"id":"a"} x`, `[1]`, ``, `{"id":"a\x"}`,
 		`{"ID":"b","Type":"job.started"}`,
+		`{"phase":3,"elapsed":"x","bytes_total":1.5,"rss":null,"cpu":-0.5e1,"consumer_timeout":"1800"}`,
+		`{"elapsed":1,"elapsed":null,"rss":7,"rss":"x","running":[{"id":"a","deadline":"soon"},{"deadline":1.7e9}]}`,
 	} {
 		out = append(out, []byte(s))
 	}

@@ -15,13 +15,25 @@
 // ones are kept, stage intervals per thread are capped in time and number,
 // percentiles come from fixed-size histograms; totals stay exact.
 //
+// Beyond the event log itself the model derives: the progress of running
+// jobs (job.progress events: bytes and rate while staging, memory and CPU
+// while executing) and stalled transfers (Tick; Options.StallAfter);
+// executors lost (heartbeats stopped while jobs ran); acknowledgement
+// deadlines from heartbeats (JobView.Deadline, DeadlineLevel); failure
+// groups (FailureGroups); utilisation per thread and executor over a
+// window, split into staging and execution, with a one-line Diagnosis;
+// staging traffic per storage backend (StorageRates); and redeliveries
+// (JobView.Redelivered, Totals.Redelivered, FlagRedelivered).
+//
 // # Clocks
 //
 // Two clocks meet here. Receive times (eventbus.Message.Received, the
 // monitor's clock) drive what is relative to now: executor staleness, the
 // per-second throughput and the rates of the last minute. Event timestamps
 // (the executor's clock) date what happened to jobs: stage starts and ends,
-// the Gantt intervals, durations. Pass now = time.Now() when live, and
+// the Gantt intervals, durations, deadlines, utilisation. Stalls are
+// measured in receive time (no progress event for so long, as the monitor
+// saw it); transfer rates of a job from its progress events' timestamps. Pass now = time.Now() when live, and
 // Model.Latest() (the last receive time) when replaying a recording.
 //
 // # Using it from a view

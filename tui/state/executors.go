@@ -24,6 +24,16 @@ type executor struct {
 	done, failed                          int64
 	running                               map[*job]struct{}
 	threads                               map[string]*thread
+
+	// lost: stale with jobs running. progress: it sends job.progress
+	// events (so its staging jobs can be judged stalled).
+	lost, progress  bool
+	consumerTimeout float64 // seconds, from heartbeats; 0 unknown
+	// since is the earliest event timestamp known of it (ready, first
+	// event, or a stage that began before): where its utilisation can
+	// start.
+	since float64
+	store *storeStat // of its storage (nil: look it up)
 }
 
 // execFor returns the event's executor, creating it, and marks it seen.
@@ -40,8 +50,12 @@ func (m *model) execFor(e *event) *executor {
 			firstSeen: e.recv,
 			running:   make(map[*job]struct{}),
 			threads:   make(map[string]*thread),
+			since:     e.ts,
 		}
 		m.execs[x.id] = x
+	}
+	if e.ts > 0 && e.ts < x.since {
+		x.since = e.ts
 	}
 	if e.recv > x.lastSeen {
 		x.lastSeen = e.recv
@@ -51,6 +65,7 @@ func (m *model) execFor(e *event) *executor {
 	}
 	if x.status == StatusStale {
 		x.status = StatusOnline
+		x.lost = false
 	}
 	return x
 }
@@ -101,8 +116,9 @@ func (m *model) fillExecutor(x *executor, w *wireEvent) {
 	if w.Hostname != "" {
 		x.hostname = m.str(w.Hostname)
 	}
-	if w.Storage != "" {
+	if w.Storage != "" && w.Storage != x.storage {
 		x.storage = m.str(w.Storage)
+		x.store = nil
 	}
 	if w.Version != "" {
 		x.version = m.str(w.Version)
@@ -129,6 +145,9 @@ func (m *model) applyHeartbeat(e *event) error {
 	}
 	if w.Interval > 0 {
 		x.interval = seconds(w.Interval)
+	}
+	if w.ConsumerTimeout > 0 {
+		x.consumerTimeout = w.ConsumerTimeout
 	}
 	if w.Busy != nil || w.JobsDone != nil || w.JobsFailed != nil {
 		x.hasCounts = true
@@ -192,6 +211,7 @@ func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
 		j.executable = m.str(r.Executable)
 		j.lastTS = since
 		j.lastRecv = e.recv
+		j.deadline = r.Deadline
 		j.setPhase(phase, since)
 		m.setRunning(j)
 		m.takeThread(j, since)
@@ -207,6 +227,7 @@ func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
 		// Delivered again (to this executor), its job.started not seen.
 		m.restart(j, x, key, num, since)
 		j.partial = true
+		j.deadline = r.Deadline
 		if r.Executable != "" {
 			j.executable = m.str(r.Executable)
 		}
@@ -215,6 +236,12 @@ func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
 		return j
 	case j.state == StateRunning:
 		j.hbMiss = 0
+		if r.Deadline > 0 && r.Deadline != j.deadline {
+			// A redelivery attached to the running job starts a new
+			// deadline.
+			j.deadline = r.Deadline
+			m.jobsVersion++
+		}
 		if j.executable == "" && r.Executable != "" {
 			j.executable = m.str(r.Executable)
 			m.jobsVersion++
@@ -262,10 +289,11 @@ func (m *model) age(x *executor, now int64) bool {
 	} else if now-x.lastSeen > limit {
 		st = StatusStale
 	}
-	if st == x.status {
+	lost := st == StatusStale && len(x.running) > 0
+	if st == x.status && lost == x.lost {
 		return false
 	}
-	x.status = st
+	x.status, x.lost = st, lost
 	return true
 }
 
@@ -304,6 +332,9 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Running:    len(x.running),
 		Done:       x.done,
 		Failed:     x.failed,
+
+		Lost:            x.lost,
+		ConsumerTimeout: seconds(x.consumerTimeout),
 	}
 }
 
@@ -334,6 +365,7 @@ type thread struct {
 	cur       *job  // the job running on it, nil when idle
 	idleSince float64
 	iv        ivRing
+	util      *utilRing // busy time per phase, allocated at first use
 }
 
 func (m *model) thread(x *executor, key string, num int64) *thread {
@@ -350,6 +382,26 @@ func (m *model) threads(executorID string, since time.Time) []ThreadView {
 	if !ok {
 		return nil
 	}
+	list := sortedThreads(x)
+	sinceTS := eventbus.Timestamp(since)
+	out := make([]ThreadView, len(list))
+	for i, t := range list {
+		v := ThreadView{Thread: t.key, Slot: i + 1, Phase: PhaseIdle, Since: tsTime(t.idleSince)}
+		if j := t.cur; j != nil {
+			v.Job, v.Executable, v.Phase = j.id, j.executable, j.phase
+			v.Since = tsTime(j.phaseSince)
+			v.Progress = progressView(j)
+			v.Stalled = j.stalled
+		}
+		v.Intervals = t.iv.view(sinceTS)
+		out[i] = v
+	}
+	return out
+}
+
+// sortedThreads lists an executor's threads in lane order, with the slots
+// 1..threads that have not run anything yet as idle lanes.
+func sortedThreads(x *executor) []*thread {
 	list := make([]*thread, 0, max(len(x.threads), x.threadsN))
 	inRange := true
 	for _, t := range x.threads {
@@ -378,18 +430,7 @@ func (m *model) threads(executorID string, since time.Time) []ThreadView {
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	sinceTS := eventbus.Timestamp(since)
-	out := make([]ThreadView, len(list))
-	for i, t := range list {
-		v := ThreadView{Thread: t.key, Slot: i + 1, Phase: PhaseIdle, Since: tsTime(t.idleSince)}
-		if j := t.cur; j != nil {
-			v.Job, v.Executable, v.Phase = j.id, j.executable, j.phase
-			v.Since = tsTime(j.phaseSince)
-		}
-		v.Intervals = t.iv.view(sinceTS)
-		out[i] = v
-	}
-	return out
+	return list
 }
 
 func threadName(n int64) string {
@@ -449,6 +490,9 @@ type ivRing struct {
 	buf     []interval
 	head, n int
 	max     int
+	// dropped is the latest end of the intervals dropped from the ring:
+	// from then on it holds every interval.
+	dropped float64
 }
 
 func (r *ivRing) at(i int) *interval { return &r.buf[(r.head+i)%len(r.buf)] }
@@ -468,6 +512,8 @@ func (r *ivRing) push(iv interval) {
 		r.n++
 		r.buf = r.buf[:cap(r.buf)]
 	default: // full: replace the oldest
+		old := &r.buf[r.head]
+		r.dropped = max(r.dropped, old.start, old.end)
 		r.buf[r.head] = iv
 		r.head = (r.head + 1) % len(r.buf)
 	}
@@ -492,6 +538,7 @@ func (r *ivRing) prune(cutoff float64) bool {
 		if iv.end == 0 || iv.end >= cutoff {
 			break
 		}
+		r.dropped = max(r.dropped, iv.end)
 		*iv = interval{}
 		r.head = (r.head + 1) % len(r.buf)
 		r.n--

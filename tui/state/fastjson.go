@@ -502,6 +502,19 @@ func (d *decoder) event(ev *wireEvent) error {
 		case "interval":
 			_, err := d.float(&ev.Interval, "interval")
 			return err
+		case "consumer_timeout":
+			_, err := d.float(&ev.ConsumerTimeout, "consumer_timeout")
+			return err
+		case "phase":
+			return d.istr(&ev.Phase, "phase")
+		case "elapsed":
+			return pointer(d, &ev.Elapsed, &st.elapsed, d.float, "elapsed")
+		case "bytes_total":
+			return pointer(d, &ev.BytesTotal, &st.bytesTotal, d.int64Field, "bytes_total")
+		case "rss":
+			return pointer(d, &ev.RSS, &st.rss, d.int64Field, "rss")
+		case "cpu":
+			return pointer(d, &ev.CPU, &st.cpu, d.float, "cpu")
 		case "reason":
 			return d.str(&ev.Reason, "reason")
 		case "executable":
@@ -587,6 +600,9 @@ func (d *decoder) running(ev *wireEvent) error {
 				return err
 			case "executable":
 				return d.istr(&r.Executable, "running.executable")
+			case "deadline":
+				_, err := d.float(&r.Deadline, "running.deadline")
+				return err
 			}
 			return d.skip()
 		})

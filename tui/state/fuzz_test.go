@@ -26,11 +26,11 @@ func FuzzApply(f *testing.F) {
 		f.Add(seed)
 	}
 	base := []eventbus.Message{}
-	for _, file := range []string{"local_job.jsonl", "late_start.jsonl", "lost.jsonl"} {
+	for _, file := range []string{"local_job.jsonl", "late_start.jsonl", "lost.jsonl", "late_progress.jsonl"} {
 		base = append(base, load(f, file)...)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := state.New(state.Options{MaxJobs: 3, MaxIntervals: 2, MaxExecutors: 3, MaxAnomalies: 2})
+		m := state.New(state.Options{MaxJobs: 3, MaxIntervals: 2, MaxExecutors: 3, MaxAnomalies: 2, MaxFailureGroups: 2})
 		for _, msg := range base {
 			_ = m.Apply(msg)
 		}
@@ -61,6 +61,33 @@ func FuzzApply(f *testing.F) {
 		m.ExecStats()
 		m.Throughput(at, 30)
 		m.Anomalies()
+		tot := m.Totals(at)
+		groups := m.FailureGroups()
+		if len(groups) > 2 || tot.FailureGroups != len(groups) {
+			t.Fatalf("%d failure groups, totals say %d", len(groups), tot.FailureGroups)
+		}
+		for _, g := range groups {
+			if g.Count < 1 || len(g.Jobs) == 0 || len(g.Jobs) > state.MaxGroupJobs {
+				t.Fatalf("group %+v", g)
+			}
+			m.Jobs(state.JobQuery{Group: g.Key}, 0, -1)
+		}
+		for _, x := range m.Executors() {
+			u, threads, ok := m.Utilisation(x.ID, at)
+			if ok && (u.Busy() < 0 || u.Busy() > 1 || u.Idle() < 0 || len(threads) == 0) {
+				t.Fatalf("utilisation of %s = %+v", x.ID, u)
+			}
+			m.Diagnosis(x.ID, at)
+		}
+		m.ClusterUtilisation(at)
+		for _, r := range m.StorageRates(at) {
+			if r.Rate < 0 || r.Active < 0 || r.Transfers < 0 {
+				t.Fatalf("storage rate %+v", r)
+			}
+		}
+		for _, f := range []state.JobFlags{state.FlagStalled, state.FlagNearDeadline, state.FlagRedelivered} {
+			m.Jobs(state.JobQuery{Flags: f, Sort: state.SortDeadline}, 0, -1)
+		}
 	})
 }
 
@@ -68,6 +95,7 @@ var fuzzKeys = []string{
 	"executor.ready", "executor.heartbeat", "executor.stopped", "job.a.started", "job.a.finished",
 	"job.b.stage_in.started", "job.b.stage-in.finished", "job.a.execution.started", "job.c.execution.finished",
 	"job.c.stage-out.started", "job.c.stage_out.finished", "job.a.progress", "", "weird",
+	"job.lp1.progress", "job.lp4.progress",
 }
 
 func keyByte(key string) byte {

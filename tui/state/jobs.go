@@ -44,6 +44,13 @@ type job struct {
 
 	lastTS   float64
 	lastRecv int64
+
+	deadline float64   // acknowledgement deadline from heartbeats; 0 unknown
+	prog     *progress // of the current phase, while running
+	group    *failGroup
+	// stalled: staging without growth (Tick); nearDeadline: deadline near
+	// or past at the last Tick.
+	stalled, nearDeadline bool
 }
 
 const (
@@ -115,6 +122,7 @@ func (m *model) end(j *job, st JobState, at float64) {
 	}
 	j.state = st
 	j.phase, j.phaseSince = "", 0
+	j.prog, j.stalled, j.nearDeadline = nil, false, false
 	m.jobsVersion++
 	if !was.Finished() {
 		m.finishedKept++
@@ -259,7 +267,12 @@ func (m *model) closeInterval(j *job, p uint8, end, dur float64, failed bool) {
 	}
 	t := m.thread(j.exec, j.thread, j.threadN)
 	if iv := t.iv.find(j.id, p); iv != nil {
-		if iv.end == 0 || end > iv.end {
+		switch {
+		case iv.end == 0:
+			m.busy(j.exec, t, p, iv.start, end)
+			iv.end = end
+		case end > iv.end:
+			m.busy(j.exec, t, p, iv.end, end)
 			iv.end = end
 		}
 		iv.failed = iv.failed || failed
@@ -269,6 +282,7 @@ func (m *model) closeInterval(j *job, p uint8, end, dur float64, failed bool) {
 	if dur > 0 {
 		start = end - dur
 	}
+	m.busy(j.exec, t, p, start, end)
 	t.iv.push(interval{job: j.id, phase: p, start: start, end: end, failed: failed})
 }
 
@@ -293,6 +307,7 @@ func (m *model) closeIntervals(j *job, end float64, failed bool) {
 		}
 		if iv.end == 0 {
 			iv.end = max(end, iv.start)
+			m.busy(j.exec, t, iv.phase, iv.start, iv.end)
 		}
 	}
 	if failed && last != nil {
@@ -324,11 +339,10 @@ func (m *model) applyJob(e *event) error {
 	}
 	rank := e.rank
 
-	j, ok := m.jobs[id]
-	if !ok && rank == rankProgress {
-		m.execFor(e) // alive; the job will show in the next heartbeat
-		return nil
+	if rank == rankProgress {
+		return m.applyProgress(e, id)
 	}
+	j, ok := m.jobs[id]
 	if !ok {
 		if fin, gone := m.evicted[m.hash(id)]; gone && (rank != rankStarted || e.ts <= fin) {
 			return m.anomaly(AnomalyLate, e.msg, "job %s already dropped", id)
@@ -343,10 +357,6 @@ func (m *model) applyJob(e *event) error {
 		if err := m.newAttempt(e, j, x, key, num); err != nil {
 			return err
 		}
-	}
-	if rank == rankProgress {
-		j.lastRecv = max(j.lastRecv, e.recv)
-		return nil
 	}
 
 	// Duplicates and order.
@@ -412,6 +422,7 @@ func (m *model) applyJob(e *event) error {
 		m.stageFinished(s, w, e.ts)
 		b.StageIn++
 		b.StageInBytes += s.bytes
+		m.transferred(j, phaseStageIn, s, e.recv)
 		m.addStats(j, stIn, false)
 		m.closeInterval(j, phaseStageIn, e.ts, s.dur, false)
 	case rankStageOutFinished:
@@ -419,6 +430,7 @@ func (m *model) applyJob(e *event) error {
 		m.stageFinished(s, w, e.ts)
 		b.StageOut++
 		b.StageOutBytes += s.bytes
+		m.transferred(j, phaseStageOut, s, e.recv)
 		m.addStats(j, stOut, false)
 		m.closeInterval(j, phaseStageOut, e.ts, s.dur, false)
 	case rankExecFinished:
@@ -507,6 +519,7 @@ func (m *model) jobFinished(e *event, j *job, b *Bucket) {
 	}
 	if failed {
 		m.stat(statName(j)).failed++
+		m.addFailure(j)
 	}
 	b.Finished++
 	if failed {
@@ -634,6 +647,13 @@ func (m *model) jobView(j *job) JobView {
 		Attempts:    int(j.attempts),
 		Partial:     j.partial,
 		LastEvent:   nsTime(j.lastRecv),
+		Stalled:     j.stalled && j.state == StateRunning,
+	}
+	if j.state == StateRunning {
+		v.Progress = progressView(j)
+		if d, warn := m.deadlineOf(j); d > 0 {
+			v.Deadline, v.DeadlineWarn = tsTime(d), tsTime(warn)
+		}
 	}
 	switch {
 	case j.hasExit:
@@ -672,6 +692,9 @@ func (m *model) job(id string) (JobDetail, bool) {
 		return JobDetail{}, false
 	}
 	d := JobDetail{JobView: m.jobView(j), StderrTail: j.stderr}
+	if g := j.group; g != nil {
+		d.FailureGroup, d.Signature = g.key, g.signature
+	}
 	if len(j.exceptions) > 0 {
 		d.Exceptions = append([]string(nil), j.exceptions...)
 	}

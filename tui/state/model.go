@@ -40,8 +40,12 @@ type model struct {
 
 	version     uint64
 	jobsVersion uint64
-	latest      time.Time
-	firstRecv   int64
+	// progressVersion moves when a job's progress figures change: part of
+	// JobsVersion, but not of the jobs selection's cache key (progress
+	// changes no selection or order).
+	progressVersion uint64
+	latest          time.Time
+	firstRecv       int64
 
 	execs map[string]*executor
 	jobs  map[string]*job
@@ -76,6 +80,10 @@ type model struct {
 	intern                      map[string]string
 	cache                       jobsCache
 	ev                          wireEvent // reused by apply
+
+	groups    map[string]*failGroup
+	stores    map[string]*storeStat
+	utilWidth float64 // seconds per utilisation bucket
 }
 
 type fifoEntry struct {
@@ -109,6 +117,21 @@ func newModel(o Options) model {
 		o.ThroughputWindow = DefaultThroughputWindow
 	}
 	o.ThroughputWindow = max(o.ThroughputWindow, RateWindow)
+	if o.StallAfter <= 0 {
+		o.StallAfter = DefaultStallAfter
+	}
+	if o.DeadlineWarnBefore <= 0 {
+		o.DeadlineWarnBefore = DefaultDeadlineWarnBefore
+	}
+	if o.DeadlineWarnFraction <= 0 || o.DeadlineWarnFraction >= 1 {
+		o.DeadlineWarnFraction = DefaultDeadlineWarnFraction
+	}
+	if o.UtilisationWindow <= 0 {
+		o.UtilisationWindow = DefaultUtilisationWindow
+	}
+	if o.MaxFailureGroups <= 0 {
+		o.MaxFailureGroups = DefaultMaxFailureGroups
+	}
 	return model{
 		opts:      o,
 		execs:     make(map[string]*executor),
@@ -119,6 +142,9 @@ func newModel(o Options) model {
 		buckets:   make([]bucket, int(o.ThroughputWindow/time.Second)),
 		stats:     make(map[string]*execStat),
 		intern:    make(map[string]string),
+		groups:    make(map[string]*failGroup),
+		stores:    make(map[string]*storeStat),
+		utilWidth: o.UtilisationWindow.Seconds() / utilBucketsPerWindow,
 	}
 }
 
@@ -269,6 +295,9 @@ func (m *model) tick(now time.Time) bool {
 			changed = true
 		}
 	}
+	if m.tickJobs(nowNs) {
+		changed = true
+	}
 	cutoff := eventbus.Timestamp(now.Add(-m.opts.HistoryWindow))
 	for _, x := range m.execs {
 		for _, t := range x.threads {
@@ -296,7 +325,10 @@ func (m *model) totals(now time.Time) Totals {
 		Events:      m.events,
 		Anomalies:   m.anom.Total(),
 		Rates:       m.rates(now),
+
+		FailureGroups: len(m.groups),
 	}
+	nowTS := eventbus.Timestamp(now)
 	for _, x := range m.execs {
 		switch x.status {
 		case StatusOnline:
@@ -305,6 +337,17 @@ func (m *model) totals(now time.Time) Totals {
 			t.Stale++
 		case StatusStopped:
 			t.Stopped++
+		}
+		if x.lost {
+			t.LostExecutors++
+		}
+		for j := range x.running {
+			if j.stalled {
+				t.Stalled++
+			}
+			if _, warn := m.deadlineOf(j); warn > 0 && nowTS >= warn {
+				t.NearDeadline++
+			}
 		}
 	}
 	return t

@@ -131,6 +131,8 @@ func numericKey(k SortKey, j *job) (float64, bool) {
 		return duration(j), true
 	case SortLastEvent:
 		return float64(j.lastRecv), true
+	case SortDeadline:
+		return deadlineKey(j), true
 	}
 	return 0, false
 }
@@ -250,6 +252,12 @@ func (q *JobQuery) match(j *job, lowerText string) bool {
 	if q.Executable != "" && j.executable != q.Executable {
 		return false
 	}
+	if q.Flags != 0 && q.Flags&jobFlags(j) != q.Flags {
+		return false
+	}
+	if q.Group != "" && (j.group == nil || j.group.key != q.Group || j.state != StateFailed) {
+		return false
+	}
 	if lowerText == "" {
 		return true
 	}
@@ -311,6 +319,33 @@ func (m *model) jobIndex(q JobQuery, id string) int {
 		}
 	}
 	return -1
+}
+
+// jobFlags are j's marks for JobQuery.Flags.
+func jobFlags(j *job) JobFlags {
+	var f JobFlags
+	running := j.state == StateRunning
+	if running && j.stalled {
+		f |= FlagStalled
+	}
+	if j.redelivered {
+		f |= FlagRedelivered
+	}
+	if running && j.nearDeadline {
+		f |= FlagNearDeadline
+	}
+	if j.partial {
+		f |= FlagPartial
+	}
+	return f
+}
+
+// deadlineKey orders jobs by deadline, those without one last.
+func deadlineKey(j *job) float64 {
+	if d := jobDeadline(j); d > 0 {
+		return d
+	}
+	return math.Inf(1)
 }
 
 func byStarted(a, b *job) int {
@@ -400,6 +435,8 @@ func comparator(k SortKey) func(a, b *job) int {
 		primary = func(a, b *job) int { return cmp.Compare(duration(a), duration(b)) }
 	case SortLastEvent:
 		primary = func(a, b *job) int { return cmp.Compare(a.lastRecv, b.lastRecv) }
+	case SortDeadline:
+		primary = func(a, b *job) int { return cmp.Compare(deadlineKey(a), deadlineKey(b)) }
 	default:
 		return byStarted
 	}

@@ -21,6 +21,15 @@ const (
 	DefaultMaxAnomalies     = 100
 	DefaultThroughputWindow = 5 * time.Minute
 
+	DefaultStallAfter           = 30 * time.Second
+	DefaultDeadlineWarnBefore   = 5 * time.Minute
+	DefaultDeadlineWarnFraction = 0.1
+	DefaultUtilisationWindow    = 5 * time.Minute
+	DefaultMaxFailureGroups     = 500
+
+	// MaxGroupJobs is how many job ids a FailureGroup lists (the newest).
+	MaxGroupJobs = 50
+
 	// RateWindow is the span the rates of Totals are averaged over.
 	RateWindow = time.Minute
 )
@@ -50,6 +59,22 @@ type Options struct {
 	// ThroughputWindow is how much per-second throughput history is kept
 	// for Throughput (sparklines); at least RateWindow.
 	ThroughputWindow time.Duration
+
+	// StallAfter: a job staging (stage-in or stage-out) whose bytes moved
+	// did not grow for this long, in receive time, is stalled. Only jobs of
+	// executors that send job.progress events can stall; Tick decides.
+	StallAfter time.Duration
+	// A running job's acknowledgement deadline is near (DeadlineWarning)
+	// when less than DeadlineWarnFraction × the consumer timeout or
+	// DeadlineWarnBefore, whichever is longer, is left; but never sooner
+	// than half the timeout (with a 30 min timeout: 5 min before).
+	DeadlineWarnBefore   time.Duration
+	DeadlineWarnFraction float64
+	// UtilisationWindow is the span Utilisation's busy shares are over.
+	UtilisationWindow time.Duration
+	// MaxFailureGroups caps FailureGroups; beyond it the group that failed
+	// least recently is dropped.
+	MaxFailureGroups int
 }
 
 // Status of an executor.
@@ -152,6 +177,15 @@ type ExecutorView struct {
 	Running int // jobs running on it now
 	Done    int64
 	Failed  int64
+
+	// Lost: Status is stale while it had jobs running (its heartbeats
+	// stopped in the middle of work: crashed, killed or cut off). Its jobs
+	// stay running (they may be), and it is online again at its next
+	// event. Show it as "lost".
+	Lost bool
+	// ConsumerTimeout is the broker's acknowledgement timeout the executor
+	// assumes (heartbeats' consumer_timeout); 0 if unknown.
+	ConsumerTimeout time.Duration
 }
 
 // Interval is one stage of one job on a thread's lane, in event
@@ -183,6 +217,9 @@ type ThreadView struct {
 	// (zero if it never ran anything seen).
 	Since     time.Time
 	Intervals []Interval
+	// Progress and Stalled are the current job's (see JobView).
+	Progress Progress
+	Stalled  bool
 }
 
 // Stage is one of a job's three stages. Zero times mean unknown.
@@ -240,6 +277,116 @@ type JobView struct {
 	Partial bool
 	// LastEvent is the receive time of the job's last event.
 	LastEvent time.Time
+
+	// Progress of a running job in its current phase, from job.progress
+	// events; zero (Progress.Known false) before one.
+	Progress Progress
+	// Stalled: a running job staging whose bytes did not grow for
+	// Options.StallAfter (as of the last Tick, or until they grow again).
+	Stalled bool
+	// Deadline is when the broker would close the channel of a running
+	// job's delivery (its acknowledgement deadline, from heartbeats, or
+	// job.started plus the executor's consumer timeout before the first
+	// heartbeat lists it); zero when unknown or not running. DeadlineWarn
+	// is from when it is near (see Options.DeadlineWarnBefore).
+	Deadline     time.Time
+	DeadlineWarn time.Time
+}
+
+// DeadlineLeft is the time left before the job's acknowledgement deadline
+// (negative once past); false when the deadline is unknown.
+func (j *JobView) DeadlineLeft(now time.Time) (time.Duration, bool) {
+	if j.Deadline.IsZero() {
+		return 0, false
+	}
+	return j.Deadline.Sub(now), true
+}
+
+// DeadlineLevel says how near the job's acknowledgement deadline is at now.
+func (j *JobView) DeadlineLevel(now time.Time) DeadlineLevel {
+	switch {
+	case j.Deadline.IsZero():
+		return DeadlineNone
+	case !now.Before(j.Deadline):
+		return DeadlineExpired
+	case !now.Before(j.DeadlineWarn):
+		return DeadlineWarning
+	}
+	return DeadlineOK
+}
+
+// DeadlineLevel grades a running job's acknowledgement deadline.
+type DeadlineLevel uint8
+
+// Deadline levels.
+const (
+	DeadlineNone    DeadlineLevel = iota // unknown, or the job is not running
+	DeadlineOK                           // far
+	DeadlineWarning                      // near: warn
+	// DeadlineExpired: past. The broker has closed the delivery's channel
+	// (RabbitMQ's PRECONDITION_FAILED) and will deliver the job again.
+	DeadlineExpired
+)
+
+// String names the level: "", ok, warning, expired.
+func (l DeadlineLevel) String() string {
+	switch l {
+	case DeadlineOK:
+		return "ok"
+	case DeadlineWarning:
+		return "warning"
+	case DeadlineExpired:
+		return "expired"
+	}
+	return ""
+}
+
+// Progress is what the job.progress events of a running job's current
+// phase said (wire.md, "Choices made by this implementation").
+type Progress struct {
+	Phase   string        // the phase the figures are of; "" when none came
+	Updated time.Time     // receive time of the last progress event
+	Elapsed time.Duration // time in the phase, as the executor measured it
+
+	// Staging: bytes moved so far, and the total when the executor knows
+	// it (stage-out). Rate is the bytes/s over the recent samples (about
+	// the last 30 s; since the phase began at first), 0 while nothing
+	// moves. LastGrowth is the receive time the bytes last grew, or the
+	// phase began: a stall is measured from it.
+	Bytes, BytesTotal  int64
+	HasBytes, HasTotal bool
+	Rate               float64
+	HasRate            bool
+	LastGrowth         time.Time
+
+	// Execution: resident memory and CPU time of the command's process
+	// group, and the cores it kept busy (CPU seconds per second) over the
+	// recent samples.
+	RSS      int64
+	CPU      time.Duration
+	CPURate  float64
+	HasUsage bool
+}
+
+// Known says whether any progress event came for the current phase.
+func (p *Progress) Known() bool { return p.Phase != "" }
+
+// Fraction is Bytes/BytesTotal (0..1), when the total is known.
+func (p *Progress) Fraction() (float64, bool) {
+	if !p.HasTotal || !p.HasBytes || p.BytesTotal <= 0 {
+		return 0, false
+	}
+	return min(max(float64(p.Bytes)/float64(p.BytesTotal), 0), 1), true
+}
+
+// Remaining estimates the staging time left from the total and the
+// current rate.
+func (p *Progress) Remaining() (time.Duration, bool) {
+	if !p.HasTotal || !p.HasBytes || !p.HasRate || p.Rate <= 0 {
+		return 0, false
+	}
+	left := max(p.BytesTotal-p.Bytes, 0)
+	return seconds(float64(left) / p.Rate), true
 }
 
 // Duration is the job's wall time: Finished-Started, or now-Started while
@@ -283,6 +430,10 @@ type JobDetail struct {
 	Timeline   []TimelineEntry // in event order (by type's place in a job's life)
 	Exceptions []string
 	StderrTail string
+	// FailureGroup is the Key of the failure group of its last failure
+	// ("" if it did not fail); Signature that group's signature.
+	FailureGroup string
+	Signature    string
 }
 
 // SortKey is a column of the jobs table to sort on.
@@ -306,6 +457,20 @@ const (
 	SortOutputSize
 	SortDuration // wall time (running jobs: up to their last event)
 	SortLastEvent
+	// SortDeadline: by acknowledgement deadline, soonest first; jobs
+	// without one last.
+	SortDeadline
+)
+
+// JobFlags are marks of a job a JobQuery can require.
+type JobFlags uint8
+
+// Job flags.
+const (
+	FlagStalled      JobFlags = 1 << iota // staging and stalled
+	FlagRedelivered                       // JobView.Redelivered
+	FlagNearDeadline                      // deadline near or past as of the last Tick
+	FlagPartial                           // JobView.Partial
 )
 
 // JobQuery selects and orders jobs.
@@ -318,6 +483,11 @@ type JobQuery struct {
 	Text    string
 	Sort    SortKey
 	Reverse bool
+	// Flags: only the jobs that have all of them (zero: no condition).
+	Flags JobFlags
+	// Group: only the jobs of this failure group (FailureGroup.Key)
+	// whose last attempt failed into it; "" = all.
+	Group string
 }
 
 // Totals are the counts since the model started and the rates over the
@@ -335,6 +505,13 @@ type Totals struct {
 
 	Events    int64 // events received (all, anomalies included)
 	Anomalies int64 // sum of the Anomalies counters
+
+	// Stalled running jobs (as of the last Tick), running jobs whose
+	// acknowledgement deadline is near or past at now, and lost executors
+	// (stale with jobs running).
+	Stalled, NearDeadline, LostExecutors int
+	// FailureGroups is the number of failure groups kept.
+	FailureGroups int
 
 	Rates Rates // over the last minute (or since the first event, if sooner)
 }
@@ -379,6 +556,99 @@ type ExecStat struct {
 	// Staging against compute: mean stage times and total bytes.
 	StageInMean, StageOutMean time.Duration
 	InputBytes, OutputBytes   int64
+	// Total time spent in each stage (counted when the stage ends).
+	StageInTotal, ExecutionTotal, StageOutTotal time.Duration
+}
+
+// StagingShare is the share of the executable's time spent staging:
+// (stage-in + stage-out) / (stage-in + execution + stage-out); 0 when
+// nothing was timed.
+func (s *ExecStat) StagingShare() float64 {
+	staging := s.StageInTotal + s.StageOutTotal
+	if all := staging + s.ExecutionTotal; all > 0 {
+		return float64(staging) / float64(all)
+	}
+	return 0
+}
+
+// FailureGroup is failed jobs (exit status not 0) alike: the same
+// executable, exit status, stderr signature and host.
+type FailureGroup struct {
+	// Key identifies the group (for JobQuery.Group); opaque.
+	Key        string
+	Executable string
+	ExitStatus int
+	HasExit    bool
+	Hostname   string
+	// Signature is the first line of the stderr tail (its first complete
+	// line when the tail was cut; the first exception when stderr was
+	// empty), with numbers and hexadecimal ids written #, so that the
+	// failures that differ only in a file number, a pid or an id fall in
+	// one group. Line is that line as the newest failure wrote it.
+	Signature string
+	Line      string
+	// Count is every failure seen in the group (exact, whatever was
+	// dropped from memory); First and Last the times (job.finished's
+	// timestamp) of the oldest and newest.
+	Count       int64
+	First, Last time.Time
+	// Jobs are the ids of the newest failures, newest first, at most
+	// MaxGroupJobs (some may have been dropped from memory since, or
+	// started again: JobQuery.Group lists those kept that still failed so).
+	Jobs []string
+}
+
+// Utilisation is how a thread, or an executor's threads together, spent
+// the utilisation window: shares (0..1) of Span × Threads.
+type Utilisation struct {
+	// Span is the time the shares are of: Options.UtilisationWindow up to
+	// now, or less when the executor was seen for less (or stopped).
+	Span                         time.Duration
+	Threads                      int
+	StageIn, Execution, StageOut float64
+}
+
+// Staging is the share spent staging (stage-in + stage-out).
+func (u Utilisation) Staging() float64 { return u.StageIn + u.StageOut }
+
+// Busy is the share spent running jobs.
+func (u Utilisation) Busy() float64 { return min(u.StageIn+u.Execution+u.StageOut, 1) }
+
+// Idle is the share spent without a job.
+func (u Utilisation) Idle() float64 { return max(1-u.Busy(), 0) }
+
+// ThreadUtilisation is one thread's Utilisation.
+type ThreadUtilisation struct {
+	Thread string // as ThreadView.Thread
+	Slot   int
+	Utilisation
+}
+
+// StorageRate is the staging traffic of one storage backend in one
+// direction. Jobs do not say in their events which storage they used: a
+// job's transfers are attributed to its executor's default storage (the
+// storage of executor.ready), though a job's options may choose another;
+// "(unknown)" when the executor's ready event was not seen.
+type StorageRate struct {
+	Storage   string
+	Direction string // PhaseStageIn or PhaseStageOut
+	// Rate is bytes/s over the last RateWindow (receive time), counting
+	// the bytes of transfers in progress as their progress events report
+	// them, the rest when the stage ends.
+	Rate float64
+	// Bytes, Transfers and Time are the totals of the stages finished.
+	Bytes     int64
+	Transfers int64
+	Time      time.Duration
+	Active    int // stages in progress now
+}
+
+// Speed is the mean speed of one job's staging (Bytes / Time), in bytes/s.
+func (s StorageRate) Speed() float64 {
+	if s.Time <= 0 {
+		return 0
+	}
+	return float64(s.Bytes) / s.Time.Seconds()
 }
 
 // AnomalyKind classifies an event the model could not apply as is.
@@ -443,17 +713,20 @@ func New(opts Options) *Model {
 // sentinels; the model stays consistent whatever the input.
 func (m *Model) Apply(msg eventbus.Message) error { return m.m.apply(msg) }
 
-// Tick ages the state to now: executors without heartbeats turn stale,
-// stage intervals older than the history window are dropped. It reports
-// whether anything changed (Version moved).
+// Tick ages the state to now: executors without heartbeats turn stale
+// (lost if they had jobs running), staging jobs whose bytes stopped
+// growing turn stalled, deadlines near, stage intervals older than the
+// history window are dropped. It reports whether anything changed
+// (Version moved).
 func (m *Model) Tick(now time.Time) bool { return m.m.tick(now) }
 
 // Version moves whenever anything visible changes; views can cache what
 // they derived from the model until it moves.
 func (m *Model) Version() uint64 { return m.m.version }
 
-// JobsVersion moves whenever a job is added, changed or dropped.
-func (m *Model) JobsVersion() uint64 { return m.m.jobsVersion }
+// JobsVersion moves whenever a job is added, changed or dropped (its
+// progress included).
+func (m *Model) JobsVersion() uint64 { return m.m.jobsVersion + m.m.progressVersion }
 
 // Latest is the receive time of the most recent event (the replay's
 // clock: pass it as now when replaying); zero before any event.
@@ -500,6 +773,32 @@ func (m *Model) ExecStats() []ExecStat { return m.m.execStats() }
 
 // Anomalies returns the anomaly counters and the recent ones.
 func (m *Model) Anomalies() Anomalies { return m.m.anomaliesView() }
+
+// FailureGroups returns the failure groups, the most recent failure first.
+func (m *Model) FailureGroups() []FailureGroup { return m.m.failureGroups() }
+
+// Utilisation returns how an executor's threads spent the utilisation
+// window up to now: together, and per thread in the order of Threads
+// (idle lanes included). False for an unknown executor or an empty span.
+func (m *Model) Utilisation(executorID string, now time.Time) (Utilisation, []ThreadUtilisation, bool) {
+	return m.m.utilisation(executorID, now)
+}
+
+// ClusterUtilisation is Utilisation over the threads of all the executors
+// that are not stopped.
+func (m *Model) ClusterUtilisation(now time.Time) Utilisation { return m.m.clusterUtilisation(now) }
+
+// Diagnosis is one line on an executor whose threads were mostly idle or
+// mostly staging over the utilisation window, such as "exec 31%, staging
+// 58%: transfers dominate" or "idle 80%: too few jobs for 8 threads"; ""
+// when neither (or when it is not online, or was seen for less than 30 s).
+func (m *Model) Diagnosis(executorID string, now time.Time) string {
+	return m.m.diagnosis(executorID, now)
+}
+
+// StorageRates returns the staging traffic per storage backend and
+// direction, by storage then direction (stage-in first).
+func (m *Model) StorageRates(now time.Time) []StorageRate { return m.m.storageRates(now) }
 
 // Sentinels wrapped by the errors Apply returns, one per AnomalyKind.
 var (

@@ -125,6 +125,10 @@ func (m *model) execStats() []ExecStat {
 			Max:         seconds(s.exec.max),
 			InputBytes:  s.inputBytes,
 			OutputBytes: s.outputBytes,
+
+			StageInTotal:   seconds(s.stageIn),
+			ExecutionTotal: seconds(s.exec.sum),
+			StageOutTotal:  seconds(s.stageOut),
 		}
 		if s.exec.n > 0 {
 			st.Mean = seconds(s.exec.sum / float64(s.exec.n))
