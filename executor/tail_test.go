@@ -3,6 +3,7 @@ package executor
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -171,5 +172,45 @@ func BenchmarkTailWrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = tail.Write(p)
+	}
+}
+
+// TestTailMatchesReference writes random chunks and compares with the last
+// n bytes of everything written, across the growth and ring phases.
+func TestTailMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 7, 512, 1000, 4096} {
+		tail := NewTail(n)
+		var all []byte
+		for i := range 300 {
+			chunk := make([]byte, rng.IntN(n*2+3))
+			for j := range chunk {
+				chunk[j] = byte(i + j)
+			}
+			if rng.IntN(2) == 0 {
+				tail.ReadFrom(bytes.NewReader(chunk))
+			} else {
+				tail.Write(chunk)
+			}
+			all = append(all, chunk...)
+			want := all[max(0, len(all)-n):]
+			if got := tail.Bytes(); !bytes.Equal(got, want) {
+				t.Fatalf("n=%d after %d writes: kept %d bytes, want the last %d", n, i+1, len(got), len(want))
+			}
+			if tail.Total() != int64(len(all)) {
+				t.Fatalf("total %d, want %d", tail.Total(), len(all))
+			}
+		}
+		if c := cap(tail.buf); c > n {
+			t.Errorf("n=%d: buffer capacity %d over the limit", n, c)
+		}
+	}
+}
+
+func TestTailSmallOutputAllocatesLittle(t *testing.T) {
+	tail := NewTail(64 << 10)
+	tail.Write([]byte("hello\n"))
+	if c := cap(tail.buf); c > 1024 {
+		t.Errorf("a 6-byte output holds a %d-byte buffer", c)
 	}
 }
