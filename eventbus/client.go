@@ -17,9 +17,11 @@ import (
 const DefaultExchange = "hyperflow.events"
 
 // Client owns one AMQP connection and the channel everything is published on.
-// The publishing channel is in confirm mode: Publish sends without waiting,
-// PublishConfirmed waits for the broker's confirmation. Consumers get channels
-// of their own from Channel. A Client is safe for concurrent use.
+// It publishes on two channels: Publish (events, best effort) on a plain
+// channel, PublishConfirmed (replies) on a channel in confirm mode, so that
+// the confirmation of a reply never waits for the broker to route the
+// events published before it. Consumers get channels of their own from
+// Channel. A Client is safe for concurrent use.
 //
 // Ownership: the Client is the only place that holds the connection; when it
 // is lost, Done is closed and the owner builds a new Client.
@@ -27,8 +29,9 @@ type Client struct {
 	conn *amqp.Connection
 	log  *slog.Logger
 
-	mu  sync.Mutex // serialises publishes so confirms match publish order
+	mu  sync.Mutex // serialises confirmed publishes so confirms match publish order
 	pub *amqp.Channel
+	ev  *amqp.Channel // events: no confirms
 
 	blocked atomic.Bool // broker flow control (connection.blocked)
 
@@ -67,10 +70,16 @@ func DialNamed(rawURL, name string, log *slog.Logger) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	c := &Client{conn: conn, pub: pub, log: log, done: make(chan struct{})}
+	ev, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open events channel: %w", err)
+	}
+	c := &Client{conn: conn, pub: pub, ev: ev, log: log, done: make(chan struct{})}
 	// Notification channels must be buffered and always drained.
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
+	evClosed := ev.NotifyClose(make(chan *amqp.Error, 1))
 	blockings := conn.NotifyBlocked(make(chan amqp.Blocking, 4))
 	go func() {
 		for b := range blockings {
@@ -87,6 +96,7 @@ func DialNamed(rawURL, name string, log *slog.Logger) (*Client, error) {
 		select {
 		case e = <-connClosed:
 		case e = <-pubClosed:
+		case e = <-evClosed:
 		}
 		c.shut(e)
 	}()
@@ -164,7 +174,7 @@ var ErrBlocked = errors.New("broker is blocking publishers (flow control)")
 // Blocked reports whether the broker currently blocks publishing.
 func (c *Client) Blocked() bool { return c.blocked.Load() }
 
-// Publish sends msg without waiting for its confirmation (best effort:
+// Publish sends msg on the events channel, unconfirmed (best effort:
 // events). Messages published from one goroutine keep their order. While
 // the broker blocks publishers it returns ErrBlocked at once instead of
 // waiting.
@@ -172,10 +182,7 @@ func (c *Client) Publish(ctx context.Context, exchange, key string, msg amqp.Pub
 	if c.blocked.Load() {
 		return ErrBlocked
 	}
-	c.mu.Lock()
-	_, err := c.pub.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.ev.PublishWithContext(ctx, exchange, key, false, false, msg); err != nil {
 		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, err)
 	}
 	return nil
