@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/submit"
+)
+
+const (
+	progExecutor = "executor"
+	progBaseline = "baseline"
+)
+
+// loadRun is one run of hyperflow-submit's load mode against one consumer.
+type loadRun struct {
+	Program  string `json:"program"` // executor or baseline
+	Threads  int    `json:"threads"` // THREADS, or the baseline's prefetch
+	Inflight int    `json:"inflight"`
+	Rep      int    `json:"rep"`
+	// Summary is hyperflow-submit's JSON summary as printed.
+	Summary submit.Summary `json:"summary"`
+	// PeakRSSKiB: the consumer's largest VmRSS sampled every 50 ms during
+	// the load, or its VmHWM at the end if larger.
+	PeakRSSKiB int64 `json:"peak_rss_kib"`
+	// CPUSeconds: the consumer process's own utime+stime during the load
+	// (not its children's).
+	CPUSeconds float64 `json:"cpu_s"`
+	// ChildrenCPUSeconds: the CPU of the commands it ran and waited for.
+	ChildrenCPUSeconds float64 `json:"children_cpu_s"`
+	// BrokerCPUSeconds: the broker's (beam.smp) during the load, when the
+	// broker is the private one of scripts/rabbitmq.sh.
+	BrokerCPUSeconds *float64 `json:"broker_cpu_s,omitempty"`
+	// SubmitCPUSeconds: hyperflow-submit's (publishing the jobs, reading
+	// the replies).
+	SubmitCPUSeconds float64 `json:"submit_cpu_s"`
+	Error            string  `json:"error,omitempty"`
+}
+
+type overheadData struct {
+	Jobs     int        `json:"jobs"`
+	Inflight int        `json:"inflight"`
+	Reps     int        `json:"reps"`
+	Runs     []*loadRun `json:"runs"`
+	// Unloaded: one job at a time (inflight 1) at UnloadedThreads.
+	UnloadedJobs    int        `json:"unloaded_jobs"`
+	UnloadedThreads int        `json:"unloaded_threads"`
+	Unloaded        []*loadRun `json:"unloaded_runs"`
+}
+
+// load starts prog, sends it jobs trivial jobs with inflight in flight,
+// measures it and stops it.
+func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight int, env ...string) (*loadRun, error) {
+	r := &loadRun{Program: prog, Threads: threads, Inflight: inflight}
+	queue := b.queue(prog)
+	defer b.ctl.deleteQueue(queue)
+	var c *consumer
+	var err error
+	if prog == progExecutor {
+		c, err = b.startExecutor(ctx, threads, queue, env...)
+	} else {
+		c, err = b.startBaseline(ctx, threads, queue)
+	}
+	if err != nil {
+		return r, err
+	}
+	ticks0, children0, _ := cpuTicksChildren(c.pid())
+	var broker0 int64
+	if b.broker > 0 {
+		broker0, _ = cpuTicks(b.broker)
+	}
+	sampler := sampleRSS(c.pid(), 50*time.Millisecond)
+	r.Summary, r.SubmitCPUSeconds, err = b.submit(ctx, queue, jobs, inflight)
+	sampled := sampler.stop()
+	ticks1, children1, _ := cpuTicksChildren(c.pid())
+	if b.broker > 0 {
+		if broker1, berr := cpuTicks(b.broker); berr == nil {
+			r.BrokerCPUSeconds = ptr(float64(broker1-broker0) / clockTicks)
+		}
+	}
+	r.PeakRSSKiB = max(sampled, statusKiB(c.pid(), "VmHWM"))
+	r.CPUSeconds = float64(ticks1-ticks0) / clockTicks
+	r.ChildrenCPUSeconds = float64(children1-children0) / clockTicks
+	if serr := c.stop(30 * time.Second); err == nil {
+		err = serr
+	}
+	if c.exited() && err == nil && c.err != nil {
+		err = c.err
+	}
+	return r, err
+}
+
+// submit runs hyperflow-submit's load mode on queue and returns its summary
+// and the CPU seconds it used.
+func (b *bench) submit(ctx context.Context, queue string, jobs, inflight int) (s submit.Summary, cpu float64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(b.opt.binDir, "hyperflow-submit"),
+		"--amqp-url", b.opt.amqpURL, "--queue", queue,
+		"--count", strconv.Itoa(jobs), "--inflight", strconv.Itoa(inflight),
+		"--json", "--linger", "0", "--timeout-reply", "60s",
+		"--storage", "local", "--workdir", b.work, "--", "/bin/true")
+	cmd.Env = childEnv()
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 16 << 10}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	if st := cmd.ProcessState; st != nil {
+		cpu = (st.UserTime() + st.SystemTime()).Seconds()
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		return s, cpu, fmt.Errorf("hyperflow-submit: %v; no JSON summary (%v):\n%s", runErr, err, stderr.tail(2000))
+	}
+	if !s.OK || runErr != nil {
+		return s, cpu, fmt.Errorf("hyperflow-submit: %v: %d of %d replies, %d malformed, %d duplicates; problems: %q",
+			runErr, s.Replies, s.Jobs, s.Malformed, s.Duplicates, s.Problems)
+	}
+	if s.Failed > 0 {
+		return s, cpu, fmt.Errorf("%d jobs failed (exit statuses %v)", s.Failed, s.ExitStatuses)
+	}
+	return s, cpu, nil
+}
+
+func (b *bench) overhead(ctx context.Context) {
+	o := b.opt
+	d := &overheadData{Jobs: o.jobs, Inflight: o.inflight, Reps: o.reps,
+		UnloadedJobs: o.unloadedJobs, UnloadedThreads: 2}
+	b.rep.Overhead = d
+	sec := fmt.Sprintf("executor overhead: %d × /bin/true, local storage, %d in flight, best of %d (alternating order)",
+		o.jobs, o.inflight, o.reps)
+
+	// run measures prog, alternating which program goes first per rep.
+	run := func(prog string, threads, jobs, inflight, rep int, into *[]*loadRun) {
+		if ctx.Err() != nil {
+			return
+		}
+		var env []string
+		if prog == progExecutor {
+			env = b.opt.executorEnv
+		}
+		r, err := b.load(ctx, prog, threads, jobs, inflight, env...)
+		r.Rep = rep
+		if err != nil {
+			r.Error = err.Error()
+			logf("   %s THREADS=%d inflight=%d: ERROR %v", prog, threads, inflight, err)
+		} else {
+			logf("   %-8s THREADS=%d inflight=%-3d rep %d: %7.1f jobs/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %5.1f MiB  CPU %.2fs",
+				prog, threads, inflight, rep+1, r.Summary.JobsPerSecond, r.Summary.LatencyMS.P50, r.Summary.LatencyMS.P99,
+				float64(r.PeakRSSKiB)/1024, r.CPUSeconds)
+		}
+		*into = append(*into, r)
+	}
+	for _, t := range o.threads {
+		for rep := range o.reps {
+			order := []string{progExecutor, progBaseline}
+			if rep%2 == 1 {
+				order[0], order[1] = order[1], order[0]
+			}
+			for _, p := range order {
+				run(p, t, o.jobs, o.inflight, rep, &d.Runs)
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		b.overheadRows(sec, t, d.Runs)
+	}
+	for rep := range o.reps {
+		order := []string{progExecutor, progBaseline}
+		if rep%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, p := range order {
+			run(p, d.UnloadedThreads, o.unloadedJobs, 1, rep, &d.Unloaded)
+		}
+	}
+	if ctx.Err() == nil {
+		b.unloadedRows(d)
+	}
+}
+
+// best returns the run of prog at threads with the most jobs/s, and the
+// error of a failed run if every one failed.
+func best(runs []*loadRun, prog string, threads int, better func(a, b *loadRun) bool) (*loadRun, error) {
+	var top *loadRun
+	var errs []error
+	for _, r := range runs {
+		if r.Program != prog || r.Threads != threads {
+			continue
+		}
+		if r.Error != "" {
+			errs = append(errs, errors.New(r.Error))
+			continue
+		}
+		if top == nil || better(r, top) {
+			top = r
+		}
+	}
+	if top == nil {
+		if len(errs) == 0 {
+			errs = append(errs, errors.New("not run"))
+		}
+		return nil, errors.Join(errs...)
+	}
+	return top, nil
+}
+
+func moreJobsPerSecond(a, b *loadRun) bool { return a.Summary.JobsPerSecond > b.Summary.JobsPerSecond }
+func lowerP50(a, b *loadRun) bool          { return a.Summary.LatencyMS.P50 < b.Summary.LatencyMS.P50 }
+
+func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
+	th := fmt.Sprintf("THREADS=%d", t)
+	e, eerr := best(runs, progExecutor, t, moreJobsPerSecond)
+	base, berr := best(runs, progBaseline, t, moreJobsPerSecond)
+	if err := errors.Join(eerr, berr); err != nil {
+		b.rep.add(row{Section: sec, Figure: th + ": jobs/s", Text: "error", Verdict: verdictError, Note: err.Error()})
+		return
+	}
+	ratio := e.Summary.JobsPerSecond / base.Summary.JobsPerSecond
+	r := row{Section: sec, Figure: th + ": jobs/s", Unit: "jobs/s",
+		Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(ratio),
+		Cmp: fmt.Sprintf("%.2f", ratio), Verdict: verdictInfo}
+	if t == 2 {
+		r.Goal = "ratio ≥ 0.90"
+		r.Cmp += " (goal ≥ 0.90)"
+		r.Verdict = verdict(ratio >= 0.90)
+	}
+	b.rep.add(r)
+	for _, q := range []struct {
+		name   string
+		ev, bv float64
+	}{
+		{"p50", e.Summary.LatencyMS.P50, base.Summary.LatencyMS.P50},
+		{"p99", e.Summary.LatencyMS.P99, base.Summary.LatencyMS.P99},
+	} {
+		b.rep.add(row{Section: sec, Figure: fmt.Sprintf("%s: latency %s", th, q.name), Unit: "ms",
+			Value: ptr(q.ev), Baseline: ptr(q.bv), Cmp: fmt.Sprintf("%+.2f ms", q.ev-q.bv), Verdict: verdictInfo,
+			Note: fmt.Sprintf("mostly queueing: %d jobs wait for %d slots (≈ %d ÷ jobs/s)", b.opt.inflight, t, b.opt.inflight)})
+	}
+	ecpu := e.CPUSeconds * 1000 / float64(e.Summary.Replies)
+	bcpu := base.CPUSeconds * 1000 / float64(base.Summary.Replies)
+	cpu := row{Section: sec, Figure: th + ": CPU per job (consumer process)", Unit: "ms",
+		Value: ptr(ecpu), Baseline: ptr(bcpu), Verdict: verdictInfo,
+		Note: "utime+stime of the consumer itself (not of /bin/true) ÷ jobs"}
+	if bcpu > 0 {
+		cpu.Cmp = fmt.Sprintf("%.1f×", ecpu/bcpu)
+	}
+	b.rep.add(cpu)
+	if e.BrokerCPUSeconds != nil && base.BrokerCPUSeconds != nil {
+		ebr := *e.BrokerCPUSeconds * 1000 / float64(e.Summary.Replies)
+		bbr := *base.BrokerCPUSeconds * 1000 / float64(base.Summary.Replies)
+		br := row{Section: sec, Figure: th + ": broker CPU per job", Unit: "ms",
+			Value: ptr(ebr), Baseline: ptr(bbr), Verdict: verdictInfo,
+			Note: "beam.smp utime+stime ÷ jobs: the executor also publishes 4 events and confirms its replies"}
+		if bbr > 0 {
+			br.Cmp = fmt.Sprintf("%.1f×", ebr/bbr)
+		}
+		b.rep.add(br)
+		all := func(r *loadRun) float64 {
+			return (r.CPUSeconds + r.ChildrenCPUSeconds + *r.BrokerCPUSeconds + r.SubmitCPUSeconds) * 1000 / float64(r.Summary.Replies)
+		}
+		ea, ba := all(e), all(base)
+		b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
+			Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo,
+			Note: "consumer + its commands + broker + hyperflow-submit; when they fill the cores, jobs/s ratio ≈ this baseline ÷ executor"})
+	}
+}
+
+func (b *bench) unloadedRows(d *overheadData) {
+	t := d.UnloadedThreads
+	sec := fmt.Sprintf("added latency: %d × /bin/true one at a time (1 in flight), THREADS=%d, best of %d",
+		d.UnloadedJobs, t, b.opt.reps)
+	e, eerr := best(d.Unloaded, progExecutor, t, lowerP50)
+	base, berr := best(d.Unloaded, progBaseline, t, lowerP50)
+	if err := errors.Join(eerr, berr); err != nil {
+		b.rep.add(row{Section: sec, Figure: "latency p50", Text: "error", Verdict: verdictError, Note: err.Error()})
+		return
+	}
+	added := e.Summary.LatencyMS.P50 - base.Summary.LatencyMS.P50
+	b.rep.add(row{Section: sec, Figure: "latency p50", Unit: "ms",
+		Value: ptr(e.Summary.LatencyMS.P50), Baseline: ptr(base.Summary.LatencyMS.P50),
+		Goal: "added p50 ≤ 2 ms", Cmp: fmt.Sprintf("%+.2f ms (goal ≤ +2 ms)", added), Verdict: verdict(added <= 2),
+		Note: "the executor's added latency per job: replies confirmed, 4 events, output capture, rusage"})
+	b.rep.add(row{Section: sec, Figure: "latency p99", Unit: "ms",
+		Value: ptr(e.Summary.LatencyMS.P99), Baseline: ptr(base.Summary.LatencyMS.P99),
+		Cmp: fmt.Sprintf("%+.2f ms", e.Summary.LatencyMS.P99-base.Summary.LatencyMS.P99), Verdict: verdictInfo})
+	b.rep.add(row{Section: sec, Figure: "jobs/s", Unit: "jobs/s",
+		Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond),
+		Cmp: fmt.Sprintf("%.2f", e.Summary.JobsPerSecond/base.Summary.JobsPerSecond), Verdict: verdictInfo})
+}
