@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sort"
-	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -46,14 +45,9 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		r.reply.ExitStatus = eventbus.ExitJobError
 		r.reply.Exceptions = append(r.reply.Exceptions, refusal.Error())
 	} else {
-		stopProgress := make(chan struct{})
-		var progress sync.WaitGroup
-		if e.cfg.ProgressInterval > 0 {
-			progress.Go(func() { e.reportProgress(ctx, r, stopProgress) })
-		}
+		stopProgress := e.startProgress(ctx, r)
 		e.runSafely(ctx, r)
-		close(stopProgress)
-		progress.Wait()
+		stopProgress()
 	}
 
 	if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type phaseState struct {
 	since    time.Time
 	transfer *storage.Transfer // during staging
 	pid      atomic.Int64      // the command's process (group) id
+	stopped  bool              // the job ended: no more progress events
 }
 
 // enterPhase starts a phase and publishes its started event.
@@ -46,26 +48,40 @@ func (e *Executor) leavePhase(ctx context.Context, r *jobRun, ev *eventbus.Event
 	e.publishEvent(ctx, r, ev)
 }
 
-// reportProgress publishes job.progress every ProgressInterval while the job
-// runs, until stop is closed.
-func (e *Executor) reportProgress(ctx context.Context, r *jobRun, stop <-chan struct{}) {
-	t := time.NewTicker(e.cfg.ProgressInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			e.progressEvent(ctx, r)
+// startProgress publishes job.progress every ProgressInterval while the job
+// runs, from a timer (no goroutine for jobs shorter than the interval). The
+// returned function stops it; no progress event follows its return.
+func (e *Executor) startProgress(ctx context.Context, r *jobRun) (stop func()) {
+	every := e.cfg.ProgressInterval
+	if every <= 0 {
+		return func() {}
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Duration(math.MaxInt64), func() {
+		if e.progressEvent(ctx, r) {
+			t.Reset(every)
 		}
+	})
+	t.Reset(every) // armed only now that t is set
+
+	return func() {
+		r.ps.mu.Lock()
+		r.ps.stopped = true
+		r.ps.mu.Unlock()
+		t.Stop()
 	}
 }
 
-func (e *Executor) progressEvent(ctx context.Context, r *jobRun) {
+// progressEvent publishes one job.progress event; it reports whether the
+// reports go on.
+func (e *Executor) progressEvent(ctx context.Context, r *jobRun) bool {
 	r.ps.mu.Lock()
 	defer r.ps.mu.Unlock()
+	if r.ps.stopped {
+		return false
+	}
 	if r.ps.phase == "" {
-		return
+		return true
 	}
 	ev := &eventbus.Event{Type: eventbus.TypeJobProgress, Phase: r.ps.phase,
 		Elapsed: eventbus.Ptr(time.Since(r.ps.since).Seconds())}
@@ -81,12 +97,13 @@ func (e *Executor) progressEvent(ctx context.Context, r *jobRun) {
 	case eventbus.PhaseExecution:
 		pid := r.ps.pid.Load()
 		if pid <= 0 {
-			return // not started yet: nothing to report
+			return true // not started yet: nothing to report
 		}
 		rss, cpu := groupUsage(int(pid))
 		ev.RSS, ev.CPU = eventbus.Ptr(rss), eventbus.Ptr(cpu)
 	}
 	e.publishEvent(ctx, r, ev)
+	return true
 }
 
 // groupUsage sums the resident memory (bytes) and CPU time (seconds) of the
