@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/record"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
@@ -20,7 +21,7 @@ import (
 // ErrNoTerminal is Run's error when the terminal UI is asked for without a
 // terminal.
 var ErrNoTerminal = errors.New("standard input and output are not a terminal: the live view needs one " +
-	"(run it in a terminal, or collect without one: hyperflow-top --csv FILE [--duration D])")
+	"(run it in a terminal, or collect without one: hyperflow-top --csv FILE [--trace FILE] [--chrome-trace FILE] [--duration D])")
 
 // Env is what Run needs of the process.
 type Env struct {
@@ -35,9 +36,9 @@ type Env struct {
 }
 
 // Run runs hyperflow-top until ctx is done, the user quits, --duration
-// passes, or (headless) a replay ends: headless collection with --csv, the
-// terminal UI otherwise. Without a terminal and without --csv it returns
-// ErrNoTerminal at once.
+// passes, or (headless) a replay ends: headless collection with --csv,
+// --trace or --chrome-trace, the terminal UI otherwise. Without a terminal
+// and without those it returns ErrNoTerminal at once.
 func Run(ctx context.Context, cfg Config, env Env) error {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg Config, env Env) error {
 	if env.Stderr == nil {
 		env.Stderr = io.Discard
 	}
-	if cfg.CSV != "" {
+	if cfg.Headless() {
 		return runHeadless(ctx, cfg, env)
 	}
 	if !env.Terminal {
@@ -65,11 +66,21 @@ func startSource(ctx context.Context, cfg Config, rec *record.Recorder, failFast
 	return StartAMQP(ctx, AMQPSource{URL: cfg.AMQPURL, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}, rec, nil), nil
 }
 
-func openRecorder(cfg Config) (*record.Recorder, error) {
-	if cfg.Record == "" {
-		return nil, nil
+// openRecording opens the recording of --record, or of --resume with the
+// events recorded in it before (to apply first).
+func openRecording(cfg Config) (*record.Recorder, []eventbus.Message, error) {
+	switch {
+	case cfg.Resume != "":
+		msgs, rec, err := record.OpenResume(cfg.Resume)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--resume %s: %w", cfg.Resume, err)
+		}
+		return rec, msgs, nil
+	case cfg.Record != "":
+		rec, err := record.Create(cfg.Record)
+		return rec, nil, err
 	}
-	return record.Create(cfg.Record)
+	return nil, nil, nil
 }
 
 func closeRecorder(rec *record.Recorder, cfg Config, env Env, err error) error {
@@ -79,12 +90,29 @@ func closeRecorder(rec *record.Recorder, cfg Config, env Env, err error) error {
 	if cerr := rec.Close(); cerr != nil {
 		return errors.Join(err, cerr)
 	}
-	fmt.Fprintf(env.Stderr, "hyperflow-top: recorded %d events to %s\n", rec.Count(), cfg.Record)
+	if cfg.Resume != "" {
+		fmt.Fprintf(env.Stderr, "hyperflow-top: recorded %d more events to %s\n", rec.Count(), cfg.Resume)
+	} else {
+		fmt.Fprintf(env.Stderr, "hyperflow-top: recorded %d events to %s\n", rec.Count(), cfg.Record)
+	}
 	return err
 }
 
+// newState makes the state model of cfg with the events of history (a
+// resumed recording) applied, aged to now.
+func newState(cfg Config, history []eventbus.Message, now time.Time) *state.Model {
+	st := state.New(cfg.stateOptions())
+	for i := range history {
+		_ = st.Apply(history[i])
+	}
+	if len(history) > 0 {
+		st.Tick(now)
+	}
+	return st
+}
+
 func runUI(ctx context.Context, cfg Config, env Env) (err error) {
-	rec, err := openRecorder(cfg)
+	rec, history, err := openRecording(cfg)
 	if err != nil {
 		return err
 	}
@@ -95,7 +123,12 @@ func runUI(ctx context.Context, cfg Config, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	m := New(Options{MaxJobs: cfg.MaxJobs, Source: src, Window: cfg.Window, Duration: cfg.Duration})
+	st := newState(cfg, history, time.Now())
+	status := ""
+	if cfg.Resume != "" {
+		status = fmt.Sprintf("resumed %d events from %s; recording to it", len(history), cfg.Resume)
+	}
+	m := New(Options{State: st, Source: src, Window: cfg.Window, Duration: cfg.Duration, Status: status})
 	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(env.Stdout)}
 	if env.Stdin != nil {
 		opts = append(opts, tea.WithInput(env.Stdin))
@@ -114,18 +147,38 @@ func runUI(ctx context.Context, cfg Config, env Env) (err error) {
 	return errors.Join(err, srcErr)
 }
 
+// outputs are the files headless collection writes, with their flags.
+func (c *Config) outputs() []output {
+	var out []output
+	for _, o := range []output{{"--csv", c.CSV, FormatCSV}, {"--trace", c.Trace, FormatNextflow}, {"--chrome-trace", c.ChromeTrace, FormatChrome}} {
+		if o.path != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+type output struct {
+	flag, path string
+	format     Format
+}
+
 // runHeadless collects into the state model without a terminal and writes
-// the jobs as CSV when ctx is done, --duration passes or a replay ends.
+// the jobs (CSV, Nextflow trace, Chrome trace) when ctx is done, --duration
+// passes or a replay ends.
 func runHeadless(ctx context.Context, cfg Config, env Env) (err error) {
-	if err := checkWritable(cfg.CSV); err != nil {
-		return err
+	outputs := cfg.outputs()
+	for _, o := range outputs {
+		if err := checkWritable(o.flag, o.path); err != nil {
+			return err
+		}
 	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	rec, err := openRecorder(cfg)
+	rec, history, err := openRecording(cfg)
 	if err != nil {
 		return err
 	}
@@ -134,7 +187,7 @@ func runHeadless(ctx context.Context, cfg Config, env Env) (err error) {
 	if err != nil {
 		return err
 	}
-	st := state.New(state.Options{MaxJobs: cfg.MaxJobs})
+	st := newState(cfg, history, time.Now())
 	now := time.Now
 	if src.Replay {
 		now = func() time.Time {
@@ -144,7 +197,14 @@ func runHeadless(ctx context.Context, cfg Config, env Env) (err error) {
 			return time.Now()
 		}
 	}
-	env.Log.Info("collecting events without a terminal", "csv", cfg.CSV, "source", src.Label)
+	files := make([]any, 0, 2*len(outputs))
+	for _, o := range outputs {
+		files = append(files, o.flag[2:], o.path)
+	}
+	env.Log.Info("collecting events without a terminal", append(files, "source", src.Label)...)
+	if cfg.Resume != "" {
+		env.Log.Info("resumed a recording", "file", cfg.Resume, "events", len(history))
+	}
 	ticker := time.NewTicker(TickEvery)
 	defer ticker.Stop()
 	var events int64
@@ -170,21 +230,30 @@ loop:
 	if err := src.Wait(); err != nil {
 		return err
 	}
-	st.Tick(now())
+	end := now()
+	st.Tick(end)
 	jobs, _ := st.Jobs(state.JobQuery{Sort: state.SortStarted}, 0, -1)
-	if err := WriteCSVFile(cfg.CSV, jobs); err != nil {
-		return err
+	var errs []error
+	for _, o := range outputs {
+		if err := WriteExportFile(o.path, o.format, jobs, end); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if o.format == FormatCSV {
+			fmt.Fprintf(env.Stderr, "hyperflow-top: wrote %d jobs to %s (%d events received)\n", len(jobs), o.path, events)
+		} else {
+			fmt.Fprintf(env.Stderr, "hyperflow-top: wrote %d jobs to %s (%s, %d events received)\n", len(jobs), o.path, o.format, events)
+		}
 	}
-	fmt.Fprintf(env.Stderr, "hyperflow-top: wrote %d jobs to %s (%d events received)\n", len(jobs), cfg.CSV, events)
-	return nil
+	return errors.Join(errs...)
 }
 
-// checkWritable fails early when the CSV cannot be written where asked,
+// checkWritable fails early when an output cannot be written where asked,
 // rather than after hours of collecting.
-func checkWritable(path string) error {
+func checkWritable(flag, path string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("--csv %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,6 +59,17 @@ func TestParseArgs(t *testing.T) {
 		{name: "empty binding", args: []string{"--binding", ""}, wantErr: "--binding"},
 		{name: "same file", args: []string{"--replay", "r", "--record", "r"}, wantErr: "the same file"},
 		{name: "empty exchange", args: []string{"--exchange", ""}, wantErr: "--exchange"},
+		{name: "traces", args: []string{"--trace", "t.tsv", "--chrome-trace", "c.json"}, check: func(c Config) bool {
+			return c.Trace == "t.tsv" && c.ChromeTrace == "c.json" && c.CSV == "" && c.Headless()
+		}},
+		{name: "not headless", check: func(c Config) bool { return !c.Headless() && c.StallAfter == 30*time.Second }},
+		{name: "resume", args: []string{"--resume", "r.jsonl", "--csv", "a.csv"}, check: func(c Config) bool { return c.Resume == "r.jsonl" }},
+		{name: "resume and record", args: []string{"--resume", "r.jsonl", "--record", "s.jsonl"}, wantErr: "--resume: not with --record or --replay"},
+		{name: "resume and replay", args: []string{"--resume", "r.jsonl", "--replay", "s.jsonl"}, wantErr: "--resume: not with"},
+		{name: "same output", args: []string{"--csv", "a", "--trace", "a"}, wantErr: "--csv and --trace: the same file"},
+		{name: "output over the recording", args: []string{"--resume", "r", "--chrome-trace", "r"}, wantErr: "--resume and --chrome-trace: the same file"},
+		{name: "stall-after", args: []string{"--stall-after", "5s"}, check: func(c Config) bool { return c.StallAfter == 5*time.Second }},
+		{name: "stall-after 0", args: []string{"--stall-after", "0s"}, wantErr: "--stall-after 0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +93,8 @@ func TestParseArgs(t *testing.T) {
 func TestUsage(t *testing.T) {
 	var b bytes.Buffer
 	WriteUsage(&b)
-	for _, flag := range []string{"--amqp-url", "--exchange", "--binding", "--max-jobs", "--csv", "--duration", "--record", "--replay", "--speed", "--window", "NO_COLOR", "AMQP_URL"} {
+	for _, flag := range []string{"--amqp-url", "--exchange", "--binding", "--max-jobs", "--csv", "--duration", "--record", "--replay", "--speed", "--window", "NO_COLOR", "AMQP_URL",
+		"--trace", "--chrome-trace", "--resume", "--stall-after", "5 failures", ".tsv", ".json"} {
 		if !strings.Contains(b.String(), flag) {
 			t.Errorf("usage lacks %s", flag)
 		}
@@ -124,11 +137,11 @@ func TestHeadlessReplay(t *testing.T) {
 	if err := Run(t.Context(), cfg, Env{Stderr: &stderr}); err != nil {
 		t.Fatal(err)
 	}
-	if n := readJobsCSV(t, cfg.CSV); n != 212 {
-		t.Errorf("%d jobs in the CSV, want 212", n)
+	if n := readJobsCSV(t, cfg.CSV); n != demoJobs {
+		t.Errorf("%d jobs in the CSV, want %d", n, demoJobs)
 	}
-	if !strings.Contains(stderr.String(), "wrote 212 jobs to "+cfg.CSV+" (1432 events received)") ||
-		!strings.Contains(stderr.String(), "recorded 1432 events to "+cfg.Record) {
+	if !strings.Contains(stderr.String(), fmt.Sprintf("wrote %d jobs to %s (%d events received)", demoJobs, cfg.CSV, demoEvents)) ||
+		!strings.Contains(stderr.String(), fmt.Sprintf("recorded %d events to %s", demoEvents, cfg.Record)) {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 	// Recording a replay gives the recording back.
@@ -152,7 +165,7 @@ func TestHeadlessDurationAndSignal(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("--duration 300ms took %s", d)
 	}
-	if n := readJobsCSV(t, cfg.CSV); n == 0 || n >= 212 {
+	if n := readJobsCSV(t, cfg.CSV); n == 0 || n >= demoJobs {
 		t.Errorf("%d jobs after 300 ms of a replay at x20", n)
 	}
 	// Cancelling (SIGINT in main) writes the CSV as well.
@@ -233,7 +246,7 @@ func TestReplay(t *testing.T) {
 	m := New(Options{Source: src, Location: time.UTC})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
-		return bytes.Contains(b, []byte("finished: 1432 events"))
+		return bytes.Contains(b, []byte(fmt.Sprintf("finished: %d events", demoEvents)))
 	}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
@@ -244,7 +257,7 @@ func TestReplay(t *testing.T) {
 	}
 	want := loadDemo(t).Totals(demoNow)
 	gt := got.State().Totals(demoNow)
-	if gt.Events != 1432 || gt.Done != want.Done || gt.Failed != want.Failed || gt.Running != want.Running ||
+	if gt.Events != demoEvents || gt.Done != want.Done || gt.Failed != want.Failed || gt.Running != want.Running ||
 		gt.Redelivered != want.Redelivered || gt.Executors != want.Executors {
 		t.Errorf("after the replay: %+v\nwant %+v", gt, want)
 	}
@@ -283,13 +296,13 @@ func TestReplayPacedRecording(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond || d > 10*time.Second {
 		t.Errorf("speed 1000 played 180 s in %s", d)
 	}
-	if n != 1432 || src.Count() != 1432 {
-		t.Errorf("%d events (count %d), want 1432", n, src.Count())
+	if n != demoEvents || src.Count() != demoEvents {
+		t.Errorf("%d events (count %d), want %d", n, src.Count(), demoEvents)
 	}
 	f, _ := os.Open(filepath.Join(dir, "r.jsonl"))
 	defer f.Close()
 	msgs, err := record.Load(f)
-	if err != nil || len(msgs) != 1432 {
+	if err != nil || len(msgs) != demoEvents {
 		t.Errorf("recorded %d events, err %v", len(msgs), err)
 	}
 	_, _ = io.Copy(io.Discard, f)

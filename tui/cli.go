@@ -25,12 +25,21 @@ type Config struct {
 	MaxJobs  int
 	Window   time.Duration
 
-	CSV      string        // headless: collect and write the jobs here
-	Duration time.Duration // stop after this long (0: until SIGINT or q)
+	// Headless: collect without a terminal and write the jobs to these
+	// files on exit (any of them set): CSV, Nextflow trace, Chrome trace.
+	CSV         string
+	Trace       string
+	ChromeTrace string
+	Duration    time.Duration // stop after this long (0: until SIGINT or q)
 
 	Record string  // write every event received here
 	Replay string  // play this recording instead of subscribing
 	Speed  float64 // replay speed (0: as fast as possible)
+	// Resume loads this recording, then records to it what follows.
+	Resume string
+
+	// StallAfter: a transfer that moved no byte for this long is stalled.
+	StallAfter time.Duration
 
 	Version bool
 }
@@ -44,11 +53,15 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.StringArrayVar(&c.Bindings, "binding", []string{"#"}, "binding key of the private queue, to narrow what is received, e.g. 'job.*.finished' (repeatable)")
 	fs.IntVar(&c.MaxJobs, "max-jobs", state.DefaultMaxJobs, "finished jobs kept in memory (running jobs are always kept; totals stay exact)")
 	fs.DurationVar(&c.Window, "window", DefaultWindow, "time span of the threads view's lanes at start (30s to 10m; + and - change it)")
+	fs.DurationVar(&c.StallAfter, "stall-after", state.DefaultStallAfter, "mark a transfer stalled when it moved no byte for this long (needs the executors' progress events)")
 	fs.StringVar(&c.CSV, "csv", "", "headless: collect without a terminal and write the jobs to this CSV file on exit, SIGINT or the end of --duration")
+	fs.StringVar(&c.Trace, "trace", "", "headless: collect without a terminal and write the jobs as a Nextflow trace (tab-separated) to this file on exit")
+	fs.StringVar(&c.ChromeTrace, "chrome-trace", "", "headless: collect without a terminal and write the jobs' stages on the thread lanes as Chrome trace-event JSON (Perfetto, chrome://tracing) to this file on exit")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: until SIGINT, or q in the terminal)")
 	fs.StringVar(&c.Record, "record", "", "write every event received, with its routing key and receive time, to this file (JSON lines)")
 	fs.StringVar(&c.Replay, "replay", "", "play a recording made with --record instead of connecting to a broker")
 	fs.Float64Var(&c.Speed, "speed", 1, "replay speed: 1 real time, 10 ten times faster, 0 as fast as possible")
+	fs.StringVar(&c.Resume, "resume", "", "load this recording (made with --record or --resume), then go on recording to it: the history survives a restart of the monitor")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	return fs
 }
@@ -63,17 +76,36 @@ stage-out bars, the jobs table, and each job's timeline.
   hyperflow-top                           watch the broker of AMQP_URL
   hyperflow-top --record run.jsonl        ... and keep every event received
   hyperflow-top --replay run.jsonl        play a recording, no broker needed
+  hyperflow-top --resume run.jsonl        load a recording, then keep recording
+                                          to it (history survives a restart)
   hyperflow-top --csv jobs.csv --duration 1h
                                           collect without a terminal; write
                                           the jobs as CSV at the end or on SIGINT
+  hyperflow-top --trace trace.tsv --chrome-trace lanes.json
+                                          ... as a Nextflow trace, and as a
+                                          Chrome trace of the thread lanes
 
-keys: tab or 1-4 views, arrows or j/k move, enter detail, esc back,
+views: 1 executors (utilisation, diagnosis, storage rates), 2 threads,
+3 jobs, 4 job detail, 5 failures (failed jobs grouped alike).
+keys: tab or 1-5 views, arrows or j/k move, enter detail, esc back,
 / filter, s sort column, r reverse, f failed only, t state filter,
-p pause the display, e export CSV, ? all keys, q quit. The mouse wheel
-scrolls. NO_COLOR (any value) turns the colours off.
+m marks (stalled, near deadline, redelivered), p pause the display,
+e export the jobs table (the file name picks the format: .csv CSV,
+.tsv or .trace Nextflow trace, .json Chrome trace; tab in the prompt
+switches), ? all keys, q quit. The mouse wheel scrolls. NO_COLOR (any
+value) turns the colours off.
 
 flags:
 `
+
+// Headless says whether the command line asks for headless collection:
+// any of --csv, --trace and --chrome-trace.
+func (c *Config) Headless() bool { return c.CSV != "" || c.Trace != "" || c.ChromeTrace != "" }
+
+// stateOptions are the state model's options of the command line.
+func (c *Config) stateOptions() state.Options {
+	return state.Options{MaxJobs: c.MaxJobs, StallAfter: c.StallAfter}
+}
 
 // WriteUsage prints the synopsis and the flags.
 func WriteUsage(w io.Writer) {
@@ -114,12 +146,22 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--window %s: must be between 30s and %s", c.Window, state.DefaultHistoryWindow)
 	case c.Speed < 0 || math.IsNaN(c.Speed) || math.IsInf(c.Speed, 0):
 		return fmt.Errorf("--speed %v: must be 0 (as fast as possible) or more", c.Speed)
+	case c.StallAfter <= 0:
+		return fmt.Errorf("--stall-after %s: must be positive", c.StallAfter)
+	case c.Resume != "" && (c.Record != "" || c.Replay != ""):
+		return errors.New("--resume: not with --record or --replay (it records to its own file)")
 	case fs.Changed("speed") && c.Replay == "":
 		return errors.New("--speed: only with --replay")
-	case c.Record != "" && c.Record == c.Replay:
-		return errors.New("--record and --replay: the same file")
-	case c.CSV != "" && (c.CSV == c.Replay || c.CSV == c.Record):
-		return errors.New("--csv: the same file as --record or --replay")
+	}
+	// No file given twice.
+	files := []struct{ flag, path string }{{"--replay", c.Replay}, {"--record", c.Record}, {"--resume", c.Resume},
+		{"--csv", c.CSV}, {"--trace", c.Trace}, {"--chrome-trace", c.ChromeTrace}}
+	for i, a := range files {
+		for _, b := range files[i+1:] {
+			if a.path != "" && a.path == b.path {
+				return fmt.Errorf("%s and %s: the same file", a.flag, b.flag)
+			}
+		}
 	}
 	for _, b := range c.Bindings {
 		if strings.TrimSpace(b) == "" {

@@ -18,10 +18,11 @@ const (
 	viewThreads
 	viewJobs
 	viewDetail
+	viewFailures
 	viewCount
 )
 
-var viewTitles = [viewCount]string{"Executors", "Threads", "Jobs", "Job"}
+var viewTitles = [viewCount]string{"Executors", "Threads", "Jobs", "Job", "Failures"}
 
 // common is what every view shares: the state it reads, the clock, styles
 // and keys, and whether the display is paused. The root model owns it; the
@@ -224,6 +225,9 @@ func tableHeader(cols []col, widths []int, sorted int, mark string) string {
 		first = false
 		t := c.title
 		if i == sorted {
+			if n := widths[i] - ansiWidth(mark); len(t) > n && n > 0 {
+				t = t[:n] // the mark stays in view
+			}
 			t += mark
 		}
 		b.WriteString(fitPlain(t, widths[i], c.right))

@@ -167,6 +167,16 @@ func (v *detailView) lines() []string {
 	if j.Partial {
 		out = append(out, s.Faint.s(" first seen mid-way (monitor started late): some figures are unknown"))
 	}
+	out = v.progressLines(out)
+	out = v.deadlineLines(out)
+	if g := v.group(); g != nil {
+		when := v.c.clock(g.Last)
+		if g.Count > 1 {
+			when = v.c.clock(g.First) + "-" + when
+		}
+		out = append(out, " "+s.Label.s("failure group ")+s.Failed.s(fmtCount(g.Count)+" alike")+s.Label.s(": ")+
+			groupTag(g)+s.Label.s(", "+when))
+	}
 
 	// Why it failed, first: that is what one opens a failed job for.
 	if len(j.Exceptions) > 0 {
@@ -203,6 +213,12 @@ func (v *detailView) lines() []string {
 			bytes = fmtBytes(st.Bytes)
 			if st.HasDuration && st.Duration > 0 {
 				rate = fmtRate(float64(st.Bytes) / st.Duration.Seconds())
+			}
+		} else if p := &j.Progress; withBytes && j.State == state.StateRunning && p.Phase == name && p.HasBytes {
+			// In progress: the bytes so far and the current rate.
+			bytes = fmtBytes(p.Bytes) + "…"
+			if p.HasRate {
+				rate = fmtRate(p.Rate)
 			}
 		}
 		add(" %-10s  %-12s  %8s  %9s  %10s", name, start, dur, bytes, rate)
@@ -244,6 +260,102 @@ func (v *detailView) lines() []string {
 	}
 
 	return out
+}
+
+// progressLines adds a running job's progress in its phase: bytes, a bar
+// and the rate for staging, memory and CPU for the command; and a stall.
+func (v *detailView) progressLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
+	p := &j.Progress
+	if j.State != state.StateRunning || !p.Known() {
+		return out
+	}
+	line := " " + s.Label.s("progress ") + " " + s.Bold.s(p.Phase)
+	switch p.Phase {
+	case state.PhaseStageIn, state.PhaseStageOut:
+		if frac, ok := p.Fraction(); ok {
+			line += "  " + fmtBytes(p.Bytes) + " of " + fmtBytes(p.BytesTotal) + "  " +
+				progressBar(s, frac, min(max(v.width/6, 10), 30)) + " " + strconv.Itoa(int(frac*100)) + "%"
+		} else if p.HasBytes {
+			line += "  " + fmtBytes(p.Bytes) + " moved"
+		}
+		if p.HasRate {
+			line += "  " + fmtRate(p.Rate)
+		}
+		if left, ok := p.Remaining(); ok && !j.Stalled {
+			line += s.Label.s("  about ") + fmtDur(left) + s.Label.s(" left")
+		}
+	case state.PhaseExecution:
+		line += " " + fmtDur(p.Elapsed)
+		if p.HasUsage {
+			line += s.Label.s("  rss ") + fmtBytes(p.RSS) + s.Label.s("  cpu ") + fmtDur(p.CPU)
+			if p.CPURate > 0 {
+				line += s.Label.s(", ") + strconv.FormatFloat(p.CPURate, 'f', 2, 64) + s.Label.s(" cores")
+			}
+		}
+	}
+	if !p.Updated.IsZero() {
+		line += s.Faint.s("  (" + fmtAge(v.now.Sub(p.Updated)) + " ago)")
+	}
+	out = append(out, line)
+	if j.Stalled {
+		stall := " " + s.Stalled.s(" STALLED ") + " " + s.Warn.s("no bytes moved for "+fmtDur(v.now.Sub(p.LastGrowth))) +
+			s.Label.s(" (since ") + v.c.clock(p.LastGrowth) + s.Label.s(")")
+		if p.HasBytes {
+			stall += s.Label.s(", ") + fmtBytes(p.Bytes) + s.Label.s(" so far")
+		}
+		out = append(out, stall)
+	}
+	return out
+}
+
+// progressBar draws frac (0..1) in width cells.
+func progressBar(s *Styles, frac float64, width int) string {
+	done := int(frac*float64(width) + 0.5)
+	done = min(max(done, 0), width)
+	return s.BarDone.s(strings.Repeat("█", done)) + s.BarLeft.s(strings.Repeat("░", width-done))
+}
+
+// deadlineLines adds a running job's acknowledgement deadline: when the
+// broker would close its delivery's channel, how long is left, and what
+// that means once near.
+func (v *detailView) deadlineLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
+	left, ok := j.DeadlineLeft(v.now)
+	if !ok || j.State != state.StateRunning {
+		return out
+	}
+	timeout := ""
+	if x, ok := v.c.st.Executor(j.Executor); ok && x.ConsumerTimeout > 0 {
+		timeout = s.Label.s(" (consumer timeout ") + fmtDur(x.ConsumerTimeout) + s.Label.s(")")
+	}
+	head := " " + s.Label.s("ack deadline ") + v.c.clock(j.Deadline)
+	switch j.DeadlineLevel(v.now) {
+	case state.DeadlineExpired:
+		out = append(out, head+"  "+s.Expired.s("passed "+fmtDur(-left)+" ago")+timeout,
+			s.Faint.s("   the broker has delivered the job again (the executor attaches it to this run)"))
+	case state.DeadlineWarning:
+		out = append(out, head+"  "+s.Warn.s("⚠ "+fmtDur(left)+" left")+timeout,
+			s.Faint.s("   then the broker delivers the job again: raise consumer_timeout"))
+	default:
+		out = append(out, head+"  "+fmtDur(left)+" left"+timeout)
+	}
+	return out
+}
+
+// group is the failure group of the job's last failure, nil if none.
+func (v *detailView) group() *state.FailureGroup {
+	if v.job.FailureGroup == "" {
+		return nil
+	}
+	for _, g := range v.c.st.FailureGroups() {
+		if g.Key == v.job.FailureGroup {
+			return &g
+		}
+	}
+	return nil
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

@@ -11,21 +11,34 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
-// executorsView is view 1: one row per executor, then the timings per
-// executable and the anomalies when there is room.
+// executorsView is view 1: one row per executor with its utilisation
+// (and under it, when there is one, its diagnosis or why it is lost); then
+// the cluster's utilisation and the storage traffic, the timings per
+// executable, and the anomalies when there is room.
 type executorsView struct {
 	c             *common
 	width, height int
 
-	now    time.Time
-	rows   []state.ExecutorView
-	stats  []state.ExecStat
-	anom   state.Anomalies
-	cur    scroller
-	selID  string // the executor under the cursor, kept across refreshes
-	widths []int
-	sw     []int
-	b      strings.Builder
+	now     time.Time
+	rows    []state.ExecutorView
+	util    []state.Utilisation // per row; Threads 0 when unknown
+	notes   []string            // per row: diagnosis, or why it is lost
+	cluster state.Utilisation
+	stores  []storeRow
+	stats   []state.ExecStat
+	anom    state.Anomalies
+	cur     scroller
+	selID   string // the executor under the cursor, kept across refreshes
+	widths  []int
+	sw      []int
+	tw      []int
+	b       strings.Builder
+}
+
+// storeRow is one storage backend's traffic, both directions.
+type storeRow struct {
+	name    string
+	in, out state.StorageRate
 }
 
 var execCols = []col{
@@ -34,6 +47,9 @@ var execCols = []col{
 	{title: "THREADS", w: 7, right: true},
 	{title: "DONE", w: 6, right: true},
 	{title: "FAILED", w: 6, right: true},
+	{title: "BUSY", w: 4, right: true},
+	{title: "STAGE", w: 5, right: true},
+	{title: "EXEC", w: 4, right: true},
 	{title: "STORAGE", w: 7, drop: 2},
 	{title: "HEARTBEAT", w: 9, right: true},
 	{title: "ID", w: 8, drop: 3},
@@ -49,21 +65,61 @@ var statCols = []col{
 	{title: "MAX", w: 6, right: true, drop: 3},
 	{title: "STAGE-IN", w: 8, right: true},
 	{title: "STAGE-OUT", w: 9, right: true},
+	{title: "STAGING", w: 7, right: true},
+	{title: "STAGED", w: 7, right: true, drop: 4},
+	{title: "EXECUTED", w: 8, right: true, drop: 4},
 	{title: "INPUT", w: 7, right: true, drop: 2},
 	{title: "OUTPUT", w: 7, right: true, drop: 1},
+}
+
+var storeCols = []col{
+	{title: "STORAGE", w: 8, flex: 1, max: 14},
+	{title: "IN RATE", w: 10, right: true},
+	{title: "IN TOTAL", w: 8, right: true},
+	{title: "OUT RATE", w: 10, right: true},
+	{title: "OUT TOTAL", w: 9, right: true},
+	{title: "ACTIVE", w: 6, right: true},
+	{title: "IN N", w: 6, right: true, drop: 3},
+	{title: "OUT N", w: 6, right: true, drop: 3},
+	{title: "IN SPEED", w: 10, right: true, drop: 2},
+	{title: "OUT SPEED", w: 10, right: true, drop: 2},
 }
 
 func newExecutorsView(c *common) *executorsView { return &executorsView{c: c} }
 
 func (v *executorsView) SetSize(w, h int) {
 	v.width, v.height = w, h
-	v.cur.clamp(len(v.rows), v.tableRows())
+	v.clampCursor(v.tableRows())
 }
 
 // Refresh reads the executors from the state.
 func (v *executorsView) Refresh() {
 	v.now = v.c.now()
 	v.rows = v.c.st.Executors()
+	v.util = v.util[:0]
+	v.notes = v.notes[:0]
+	for i := range v.rows {
+		x := &v.rows[i]
+		u, _, ok := v.c.st.Utilisation(x.ID, v.now)
+		if !ok {
+			u = state.Utilisation{}
+		}
+		v.util = append(v.util, u)
+		v.notes = append(v.notes, v.note(x))
+	}
+	v.cluster = v.c.st.ClusterUtilisation(v.now)
+	v.stores = v.stores[:0]
+	for _, r := range v.c.st.StorageRates(v.now) {
+		if n := len(v.stores); n == 0 || v.stores[n-1].name != r.Storage {
+			v.stores = append(v.stores, storeRow{name: r.Storage})
+		}
+		sr := &v.stores[len(v.stores)-1]
+		if r.Direction == state.PhaseStageOut {
+			sr.out = r
+		} else {
+			sr.in = r
+		}
+	}
 	v.stats = v.c.st.ExecStats()
 	v.anom = v.c.st.Anomalies()
 	if v.selID != "" {
@@ -74,14 +130,64 @@ func (v *executorsView) Refresh() {
 			}
 		}
 	}
-	v.cur.clamp(len(v.rows), v.tableRows())
+	v.clampCursor(v.tableRows())
 }
 
-// tableRows is the height of the executors table's body: all of the view
+// note is the line under an executor: why it is lost, or its diagnosis.
+func (v *executorsView) note(x *state.ExecutorView) string {
+	if x.Lost {
+		n := "LOST: no heartbeat"
+		if !x.Heartbeat.IsZero() {
+			n += " for " + fmtAge(v.now.Sub(x.Heartbeat))
+		}
+		jobs := "1 job"
+		if x.Running != 1 {
+			jobs = strconv.Itoa(x.Running) + " jobs"
+		}
+		return n + ", " + jobs + " running: crashed, killed or cut off?"
+	}
+	return v.c.st.Diagnosis(x.ID, v.now)
+}
+
+// rowHeight is the lines of executor i: 2 with a note.
+func (v *executorsView) rowHeight(i int) int {
+	if i < len(v.notes) && v.notes[i] != "" {
+		return 2
+	}
+	return 1
+}
+
+// tableRows is the lines of the executors table's body: all of the view
 // but the header when the executors need it, leaving the rest to the
-// executables.
+// storage and the executables.
 func (v *executorsView) tableRows() int {
 	return max(v.height-1, 1)
+}
+
+// clampCursor keeps the cursor on an executor and its lines within the h
+// lines shown.
+func (v *executorsView) clampCursor(h int) {
+	n := len(v.rows)
+	if n == 0 {
+		v.cur = scroller{}
+		return
+	}
+	v.cur.pos = min(max(v.cur.pos, 0), n-1)
+	v.cur.off = min(max(v.cur.off, 0), v.cur.pos)
+	lines := func(from, to int) int {
+		t := 0
+		for i := from; i <= to; i++ {
+			t += v.rowHeight(i)
+		}
+		return t
+	}
+	for v.cur.off < v.cur.pos && lines(v.cur.off, v.cur.pos) > h {
+		v.cur.off++
+	}
+	// No blank space at the end when scrolled.
+	for v.cur.off > 0 && lines(v.cur.off-1, n-1) <= h {
+		v.cur.off--
+	}
 }
 
 func (v *executorsView) Update(msg tea.Msg) tea.Cmd {
@@ -96,8 +202,8 @@ func (v *executorsView) Update(msg tea.Msg) tea.Cmd {
 		d = wheelDelta(msg)
 	}
 	if d != 0 {
-		v.cur.pos += d
-		v.cur.clamp(len(v.rows), v.tableRows())
+		v.cur.pos = min(max(v.cur.pos+d, 0), max(len(v.rows)-1, 0))
+		v.clampCursor(v.tableRows())
 		if v.cur.pos < len(v.rows) {
 			v.selID = v.rows[v.cur.pos].ID
 		}
@@ -122,38 +228,43 @@ func (v *executorsView) View() string {
 	}
 	v.widths = layoutCols(execCols, v.width, v.widths)
 	lines = append(lines, s.TableHeader.s(fit(tableHeader(execCols, v.widths, -1, ""), v.width)))
-	// The executors get what they need; the executables the rest.
-	rows := min(len(v.rows), v.height-1)
-	extra := v.height - 1 - len(v.rows)
-	if extra < 4 {
-		rows = v.height - 1
+	// The executors get what they need; the storage traffic and the
+	// executables the rest, when it is at least 4 lines.
+	need := 0
+	for i := range v.rows {
+		need += v.rowHeight(i)
 	}
-	v.cur.clamp(len(v.rows), rows)
+	avail := v.height - 1
+	extra := avail - need
+	if extra >= 4 {
+		avail = need
+	}
+	v.clampCursor(avail)
 	cells := make([]string, len(execCols))
 	inks := make([]ink, len(execCols))
-	for i := v.cur.off; i < len(v.rows) && i < v.cur.off+rows; i++ {
-		v.execCells(&v.rows[i], cells, inks)
+	for i := v.cur.off; i < len(v.rows) && len(lines)-1 < avail; i++ {
+		v.execCells(i, cells, inks)
 		lines = append(lines, tableRow(&v.b, execCols, v.widths, cells, inks, i == v.cur.pos, s.Selected, v.width))
+		if n := v.notes[i]; n != "" && len(lines)-1 < avail {
+			in := s.Warn
+			if v.rows[i].Lost {
+				in = s.LostExec
+			}
+			lines = append(lines, fit("   "+s.Faint.s("↳ ")+in.s(n), v.width))
+		}
 	}
 	if extra >= 4 {
 		lines = append(lines, "")
-		lines = v.statLines(lines, v.height-len(lines))
+		lines = v.bottomLines(lines, v.height-len(lines))
 	}
 	return block(lines, v.width, v.height)
 }
 
-func (v *executorsView) execCells(x *state.ExecutorView, cells []string, inks []ink) {
+func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 	s := v.c.styles
+	x := &v.rows[i]
 	clear(inks)
-	cells[0] = string(x.Status)
-	switch x.Status {
-	case state.StatusOnline:
-		inks[0] = s.Online
-	case state.StatusStale:
-		inks[0] = s.Stale
-	case state.StatusStopped:
-		inks[0] = s.Stopped
-	}
+	cells[0], inks[0] = execStatus(s, x)
 	cells[1] = v.c.hostname(x)
 	threads := "?"
 	if x.Threads > 0 {
@@ -171,25 +282,84 @@ func (v *executorsView) execCells(x *state.ExecutorView, cells []string, inks []
 	if failed > 0 {
 		inks[4] = s.Failed
 	}
-	cells[5] = x.Storage
+	cells[5], cells[6], cells[7] = "-", "-", "-"
+	if u := v.util[i]; u.Threads > 0 && u.Span > 0 {
+		cells[5] = strconv.Itoa(pct(u.Busy())) + "%"
+		cells[6] = strconv.Itoa(pct(u.Staging())) + "%"
+		cells[7] = strconv.Itoa(pct(u.Execution)) + "%"
+		if v.notes[i] != "" && !x.Lost {
+			inks[5], inks[6] = s.Warn, s.Warn
+		}
+	}
+	cells[8] = x.Storage
 	switch {
 	case !x.Heartbeat.IsZero():
-		cells[6] = fmtAge(v.now.Sub(x.Heartbeat)) + " ago"
+		cells[9] = fmtAge(v.now.Sub(x.Heartbeat)) + " ago"
 	default:
-		cells[6] = "none"
+		cells[9] = "none"
 	}
 	if x.Status == state.StatusStale {
-		inks[6] = s.Stale
+		inks[9] = s.Stale
 	}
-	cells[7] = shortID(x.ID)
+	cells[10] = shortID(x.ID)
 	switch {
 	case x.Status == state.StatusStopped && x.Reason != "":
-		cells[8] = "stopped: " + x.Reason
+		cells[11] = "stopped: " + x.Reason
 	case x.Version != "":
-		cells[8] = "v" + strings.TrimPrefix(x.Version, "v")
+		cells[11] = "v" + strings.TrimPrefix(x.Version, "v")
 	default:
-		cells[8] = ""
+		cells[11] = ""
 	}
+	if x.ConsumerTimeout > 0 && cells[11] != "" {
+		cells[11] += ", ack timeout " + fmtDur(x.ConsumerTimeout)
+	}
+}
+
+// bottomLines appends, in at most h lines: the cluster's utilisation and
+// the storage traffic (first: they are short), then the timing per
+// executable in what is left, and the anomalies.
+func (v *executorsView) bottomLines(lines []string, h int) []string {
+	s := v.c.styles
+	var store []string
+	if u := v.cluster; u.Threads > 0 && u.Span > 0 {
+		what := "utilisation of " + strconv.Itoa(u.Threads) + " threads over the last "
+		if v.width < 100 {
+			what = strconv.Itoa(u.Threads) + " threads, last "
+		}
+		store = append(store, fit(" "+s.Bold.s(what+fmtSpan(u.Span))+s.Label.s(": ")+
+			"busy "+strconv.Itoa(pct(u.Busy()))+"%"+s.Label.s(" = ")+
+			"stage-in "+strconv.Itoa(pct(u.StageIn))+"%"+s.Label.s(" + ")+"exec "+strconv.Itoa(pct(u.Execution))+"%"+
+			s.Label.s(" + ")+"stage-out "+strconv.Itoa(pct(u.StageOut))+"%", v.width))
+	}
+	if len(v.stores) > 0 {
+		v.tw = layoutCols(storeCols, v.width, v.tw)
+		store = append(store, s.TableHeader.s(fit(tableHeader(storeCols, v.tw, -1, ""), v.width)))
+		cells := make([]string, len(storeCols))
+		for _, r := range v.stores {
+			cells[0] = r.name
+			cells[1], cells[2] = fmtRate(r.in.Rate), fmtBytes(r.in.Bytes)
+			cells[3], cells[4] = fmtRate(r.out.Rate), fmtBytes(r.out.Bytes)
+			cells[5] = strconv.Itoa(r.in.Active + r.out.Active)
+			cells[6], cells[7] = fmtCount(r.in.Transfers), fmtCount(r.out.Transfers)
+			cells[8], cells[9] = fmtRate(r.in.Speed()), fmtRate(r.out.Speed())
+			store = append(store, tableRow(&v.b, storeCols, v.tw, cells, nil, false, s.Selected, v.width))
+		}
+	}
+	if len(store) > h {
+		store = store[:h]
+	}
+	// The executables (and the anomalies) before, in what the storage
+	// leaves.
+	rest := h - len(store)
+	if len(store) > 0 && rest >= 4 {
+		rest-- // a blank line between
+	}
+	n := len(lines)
+	lines = v.statLines(lines, rest)
+	if len(lines) > n && len(store) > 0 && h-len(store) >= 4 {
+		lines = append(lines, "")
+	}
+	return append(lines, store...)
 }
 
 // statLines appends the timing per executable and the anomalies, in at
@@ -234,8 +404,17 @@ func (v *executorsView) statLines(lines []string, h int) []string {
 			cells[5] = fmtDur(st.Max)
 			cells[6] = fmtDur(st.StageInMean)
 			cells[7] = fmtDur(st.StageOutMean)
-			cells[8] = fmtBytes(st.InputBytes)
-			cells[9] = fmtBytes(st.OutputBytes)
+			cells[8] = "-"
+			if st.StageInTotal+st.StageOutTotal+st.ExecutionTotal > 0 {
+				cells[8] = strconv.Itoa(pct(st.StagingShare())) + "%"
+				if st.StagingShare() >= 0.5 {
+					inks[8] = s.Warn
+				}
+			}
+			cells[9] = fmtDur(st.StageInTotal + st.StageOutTotal)
+			cells[10] = fmtDur(st.ExecutionTotal)
+			cells[11] = fmtBytes(st.InputBytes)
+			cells[12] = fmtBytes(st.OutputBytes)
 			lines = append(lines, tableRow(&v.b, statCols, v.sw, cells, inks, false, s.Selected, v.width))
 		}
 	}

@@ -86,6 +86,20 @@ func fmtBytes(n int64) string {
 	return strconv.FormatFloat(v, 'f', prec, 64) + string(units[i]) + "iB"
 }
 
+// fmtBytesShort is fmtBytes without a decimal from 10 units on: 512B,
+// 4.0KiB, 12MiB, 1.5GiB.
+func fmtBytesShort(n int64) string {
+	s := fmtBytes(n)
+	if i := strings.IndexByte(s, '.'); i >= 2 {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		return s[:i] + s[j:]
+	}
+	return s
+}
+
 // fmtRate writes a byte rate: 4.0KiB/s.
 func fmtRate(bytesPerSec float64) string {
 	if bytesPerSec <= 0 {

@@ -30,7 +30,13 @@ func TestGolden(t *testing.T) {
 		{"jobs_failed_80x24", 80, 24, []string{"f"}},
 		{"jobs_sorted_80x24", 80, 24, []string{"3", "s", "s", "s", "s", "r"}},
 		{"detail_80x24", 80, 24, []string{"f", "enter"}},
-		{"detail_redelivered_80x24", 80, 24, []string{"/", "0", "1", "8", "4", "enter", "enter"}},
+		{"detail_redelivered_80x24", 80, 24, []string{"/", "0", "1", "5", "5", "enter", "enter"}},
+		{"jobs_stalled_80x24", 80, 24, []string{"3", "m"}},
+		{"jobs_near_deadline_80x24", 80, 24, []string{"3", "m", "m"}},
+		{"detail_stalled_80x24", 80, 24, []string{"3", "m", "enter"}},
+		{"detail_near_deadline_80x24", 80, 24, []string{"3", "m", "m", "enter"}},
+		{"failures_80x24", 80, 24, []string{"5"}},
+		{"failure_group_jobs_80x24", 80, 24, []string{"5", "j", "j", "enter"}},
 		{"help_80x24", 80, 24, []string{"3", "?"}},
 		{"filter_prompt_80x24", 80, 24, []string{"/", "m", "A", "d"}},
 		{"export_prompt_80x24", 80, 24, []string{"3", "e"}},
@@ -39,6 +45,8 @@ func TestGolden(t *testing.T) {
 		{"threads_160x48", 160, 48, []string{"2"}},
 		{"jobs_160x48", 160, 48, []string{"3"}},
 		{"detail_160x48", 160, 48, []string{"f", "enter"}},
+		{"failures_160x48", 160, 48, []string{"5"}},
+		{"detail_stalled_160x48", 160, 48, []string{"3", "m", "enter"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

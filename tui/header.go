@@ -61,14 +61,28 @@ func (h *header) View(active viewID, source string) string {
 	}
 	lines := []string{fit(line1, h.width)}
 
-	// Line 2: totals.
+	// Line 2: totals, the warnings first; short labels on narrow
+	// terminals.
 	t := &h.totals
+	wide := h.width >= 110
+	label := func(long, short string) string {
+		if wide {
+			return long
+		}
+		return short
+	}
 	b.Reset()
 	b.WriteString(" ")
-	b.WriteString(s.Label.s("executors "))
-	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Executors) + " online")
-	if t.Stale > 0 {
-		b.WriteString(", " + s.Stale.s(strconv.Itoa(t.Stale)+" stale"))
+	b.WriteString(s.Label.s(label("executors ", "exec ")))
+	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Executors))
+	if wide {
+		b.WriteString(" online")
+	}
+	if n := t.Stale - t.LostExecutors; n > 0 {
+		b.WriteString(", " + s.Stale.s(strconv.Itoa(n)+" stale"))
+	}
+	if t.LostExecutors > 0 {
+		b.WriteString(", " + s.LostExec.s(strconv.Itoa(t.LostExecutors)+" LOST"))
 	}
 	item := func(label string, n int64, in ink) {
 		b.WriteString(s.Label.s("  " + label + " "))
@@ -78,12 +92,20 @@ func (h *header) View(active viewID, source string) string {
 			b.WriteString("0")
 		}
 	}
-	item("running", int64(t.Running), s.Running)
+	item(label("running", "run"), int64(t.Running), s.Running)
+	if t.Stalled > 0 {
+		item("stalled", int64(t.Stalled), s.Stalled)
+	}
+	if t.NearDeadline > 0 {
+		item(label("near deadline", "deadline"), int64(t.NearDeadline), s.Warn)
+	}
 	item("done", t.Done, s.Done)
-	item("failed", t.Failed, s.Failed)
-	item("lost", t.Lost, s.Lost)
+	item(label("failed", "fail"), t.Failed, s.Failed)
+	if wide || t.Lost > 0 {
+		item("lost", t.Lost, s.Lost)
+	}
 	if t.Redelivered > 0 {
-		item("redelivered", t.Redelivered, s.Stale)
+		item(label("redelivered", "redeliv"), t.Redelivered, s.Stale)
 	}
 	if t.Anomalies > 0 {
 		item("anomalies", t.Anomalies, s.Stale)
@@ -94,13 +116,13 @@ func (h *header) View(active viewID, source string) string {
 	r := &t.Rates
 	rates := " " + s.Bold.s(fmtFloat(r.Finished)+"/s") + s.Label.s(" 1m  in ") + fmtRate(r.StageInBytes) +
 		s.Label.s(" out ") + fmtRate(r.StageOutBytes) + s.Label.s("  ev ") + fmtFloat(r.Events) + "/s"
-	label := s.Label.s(" jobs/s ")
-	n := h.width - ansiWidth(label) - ansiWidth(rates) - 1
+	jobsLabel := s.Label.s(" jobs/s ")
+	n := h.width - ansiWidth(jobsLabel) - ansiWidth(rates) - 1
 	if n < 10 {
 		rates = " " + s.Bold.s(fmtFloat(r.Finished)+"/s")
-		n = h.width - ansiWidth(label) - ansiWidth(rates) - 1
+		n = h.width - ansiWidth(jobsLabel) - ansiWidth(rates) - 1
 	}
-	lines = append(lines, fit(label+h.spark(n)+rates, h.width))
+	lines = append(lines, fit(jobsLabel+h.spark(n)+rates, h.width))
 	return strings.Join(lines, "\n")
 }
 

@@ -16,6 +16,13 @@ import (
 // demoNow is the fixed clock of the tests: the demo recording's end.
 var demoNow = demoStart.Add(180 * time.Second)
 
+// The demo recording's size: jobs, and events.
+const (
+	demoJobs   = 160
+	demoEvents = 1574
+	demoFailed = 20 // failed jobs (none lost)
+)
+
 // loadDemo returns a state model fed with testdata/demo.jsonl.
 func loadDemo(t testing.TB) *state.Model {
 	t.Helper()

@@ -6,6 +6,7 @@ package tui
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -160,7 +161,74 @@ func TestHeadlessLive(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := readJobsCSV(t, csvPath); n != 212 {
-		t.Errorf("%d jobs in the CSV, want 212", n)
+	if n := readJobsCSV(t, csvPath); n != demoJobs {
+		t.Errorf("%d jobs in the CSV, want %d", n, demoJobs)
 	}
+}
+
+// TestHeadlessResumeLive: --resume loads a recording, goes on recording to
+// it what the broker sends, and the jobs written are both.
+func TestHeadlessResumeLive(t *testing.T) {
+	url := testenv.AMQPURL(t)
+	exchange, publish := publisher(t, url)
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "run.jsonl")
+	demo, err := os.ReadFile("testdata/demo.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rec, demo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	csvPath := filepath.Join(dir, "jobs.csv")
+	cfg, err := ParseArgs([]string{"--amqp-url", url, "--exchange", exchange, "--resume", rec, "--csv", csvPath},
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	logw := &waitWriter{want: "connected to", seen: make(chan struct{})}
+	var stderr syncBuffer
+	go func() { done <- Run(ctx, cfg, Env{Log: slog.New(slog.NewTextHandler(logw, nil)), Stderr: &stderr}) }()
+	select {
+	case <-logw.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("headless collection did not connect")
+	}
+	now := time.Now()
+	publish([]eventbus.Message{newJobEvent("job-after-1", now), newJobEvent("job-after-2", now)})
+	time.Sleep(2 * time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := readJobsCSV(t, csvPath); n != demoJobs+2 {
+		t.Errorf("%d jobs in the CSV, want %d (the recording's and the new ones)", n, demoJobs+2)
+	}
+	msgs, err := record.LoadFile(rec)
+	if err != nil || len(msgs) != demoEvents+2 {
+		t.Errorf("the recording has %d events (%v), want %d", len(msgs), err, demoEvents+2)
+	}
+	if !strings.Contains(stderr.String(), "recorded 2 more events to "+rec) {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// syncBuffer is a strings.Builder safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

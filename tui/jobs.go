@@ -18,9 +18,10 @@ type jobsView struct {
 	c             *common
 	width, height int
 
-	q       state.JobQuery
-	sortCol int    // index in jobCols of the sort column
-	execTag string // hostname of the executor filter, for the filter bar
+	q        state.JobQuery
+	sortCol  int    // index in jobCols of the sort column
+	execTag  string // hostname of the executor filter, for the filter bar
+	groupTag string // what the failure group filter is, for the filter bar
 
 	now   time.Time
 	page  []state.JobView
@@ -53,6 +54,7 @@ var jobCols = []col{
 	{title: "EXEC", w: 6, right: true},
 	{title: "OUT", w: 6, right: true},
 	{title: "WALL", w: 6, right: true},
+	{title: "DEADLINE", w: 8, right: true, drop: 4},
 	{title: "INPUT", w: 7, right: true, drop: 9},
 	{title: "OUTPUT", w: 7, right: true, drop: 8},
 	{title: "FINISHED", w: 8, drop: 10},
@@ -63,12 +65,12 @@ var jobCols = []col{
 var jobSorts = []state.SortKey{
 	state.SortID, state.SortState, state.SortExitStatus, state.SortExecutable, state.SortHostname,
 	state.SortThread, state.SortStarted, state.SortStageIn, state.SortExecution, state.SortStageOut,
-	state.SortDuration, state.SortInputSize, state.SortOutputSize, state.SortFinished,
+	state.SortDuration, state.SortDeadline, state.SortInputSize, state.SortOutputSize, state.SortFinished,
 	state.SortExecutor, state.SortLastEvent,
 }
 
 var sortNames = []string{"id", "state", "exit status", "executable", "host", "thread", "started",
-	"stage-in", "execution", "stage-out", "wall time", "input size", "output size", "finished",
+	"stage-in", "execution", "stage-out", "wall time", "deadline", "input size", "output size", "finished",
 	"executor", "last event"}
 
 const colStarted = 6
@@ -200,12 +202,47 @@ func (v *jobsView) SetExecutor(id, host string) {
 	v.requery()
 }
 
+// SetGroup shows the jobs of one failure group only ("" for all); tag
+// names it in the filter bar.
+func (v *jobsView) SetGroup(key, tag string) {
+	v.q.Group, v.groupTag = key, tag
+	v.requery()
+}
+
+// markCycle is the order m steps through the marks filter.
+var markCycle = []state.JobFlags{0, state.FlagStalled, state.FlagNearDeadline, state.FlagRedelivered}
+
+// CycleMarks steps the marks filter: all jobs, stalled, near their
+// deadline, redelivered.
+func (v *jobsView) CycleMarks() {
+	i := 0
+	for i < len(markCycle) && markCycle[i] != v.q.Flags {
+		i++
+	}
+	v.q.Flags = markCycle[(i+1)%len(markCycle)]
+	v.requery()
+}
+
+func marksName(f state.JobFlags) string {
+	var names []string
+	for _, m := range []struct {
+		f    state.JobFlags
+		name string
+	}{{state.FlagStalled, "stalled"}, {state.FlagNearDeadline, "near deadline"}, {state.FlagRedelivered, "redelivered"}, {state.FlagPartial, "partial"}} {
+		if f&m.f != 0 {
+			names = append(names, m.name)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
 // ClearFilters drops every filter; it reports whether there was one.
 func (v *jobsView) ClearFilters() bool {
-	if v.q.Text == "" && v.q.States == 0 && v.q.Executor == "" {
+	if v.q.Text == "" && v.q.States == 0 && v.q.Executor == "" && v.q.Group == "" && v.q.Flags == 0 {
 		return false
 	}
 	v.q.Text, v.q.States, v.q.Executor, v.execTag = "", 0, "", ""
+	v.q.Group, v.groupTag, v.q.Flags = "", "", 0
 	v.requery()
 	return true
 }
@@ -340,6 +377,14 @@ func (v *jobsView) filterBar() string {
 		}
 		b.WriteString(s.Bold.s(tag))
 	}
+	if v.q.Group != "" {
+		b.WriteString(s.Label.s("  group "))
+		b.WriteString(s.Failed.s(v.groupTag))
+	}
+	if v.q.Flags != 0 {
+		b.WriteString(s.Label.s("  marks "))
+		b.WriteString(s.Bold.s(marksName(v.q.Flags)))
+	}
 	b.WriteString(s.Label.s("  sort "))
 	b.WriteString(sortNames[v.sortCol])
 	if v.q.Reverse {
@@ -361,10 +406,19 @@ func (v *jobsView) filterBar() string {
 
 // promptLine is an input with a hint on the right, when there is room.
 func promptLine(s *Styles, input, hint string, width int) string {
+	return promptLineInk(s, input, hint, s.Faint, width)
+}
+
+// promptLineInk is promptLine with the hint in ink in; a hint without room
+// beside the input replaces its end.
+func promptLineInk(s *Styles, input, hint string, in ink, width int) string {
 	left := " " + input
-	hint = s.Faint.s(hint) + " "
+	hint = in.s(hint) + " "
 	if pad := width - ansiWidth(left) - ansiWidth(hint); pad >= 2 {
 		return left + strings.Repeat(" ", pad) + hint
+	}
+	if in != s.Faint && ansiWidth(hint)+2 < width {
+		return fit(left, width-ansiWidth(hint)-1) + " " + hint
 	}
 	return fit(left, width)
 }
@@ -389,13 +443,12 @@ func (v *jobsView) jobCells(j *state.JobView) {
 	clear(inks)
 	cells[0] = j.ID
 	st := j.State.String()
-	if j.Redelivered || j.Attempts > 1 {
-		st += "↻"
-	}
-	cells[1] = st
 	switch j.State {
 	case state.StateRunning:
 		inks[1] = s.Running
+		if j.Stalled {
+			st, inks[1] = "STALLED", s.Stalled
+		}
 	case state.StateDone:
 		inks[1] = s.Done
 	case state.StateFailed:
@@ -403,6 +456,10 @@ func (v *jobsView) jobCells(j *state.JobView) {
 	case state.StateLost:
 		inks[1] = s.Lost
 	}
+	if j.Redelivered || j.Attempts > 1 {
+		st += "↻"
+	}
+	cells[1] = st
 	cells[2] = ""
 	if j.HasExit {
 		cells[2] = strconv.Itoa(j.ExitStatus)
@@ -425,27 +482,44 @@ func (v *jobsView) jobCells(j *state.JobView) {
 	if d := j.Duration(v.now); d > 0 {
 		cells[10] = fmtDur(d)
 	}
-	cells[11], cells[12] = "", ""
+	cells[11], inks[11] = deadlineCell(s, j, v.now)
+	cells[12], cells[13] = "", ""
 	if j.HasMetrics {
-		cells[11] = fmtBytes(j.Metrics.InputSize)
-		cells[12] = fmtBytes(j.Metrics.OutputSize)
+		cells[12] = fmtBytes(j.Metrics.InputSize)
+		cells[13] = fmtBytes(j.Metrics.OutputSize)
 	} else {
 		if j.StageIn.HasBytes {
-			cells[11] = fmtBytes(j.StageIn.Bytes)
+			cells[12] = fmtBytes(j.StageIn.Bytes)
 		}
 		if j.StageOut.HasBytes {
-			cells[12] = fmtBytes(j.StageOut.Bytes)
+			cells[13] = fmtBytes(j.StageOut.Bytes)
 		}
 	}
-	cells[13] = ""
+	cells[14] = ""
 	if !j.Finished.IsZero() {
-		cells[13] = v.c.clock(j.Finished)
+		cells[14] = v.c.clock(j.Finished)
 	}
-	cells[14] = shortID(j.Executor)
-	cells[15] = ""
+	cells[15] = shortID(j.Executor)
+	cells[16] = ""
 	if !j.LastEvent.IsZero() {
-		cells[15] = fmtAge(v.now.Sub(j.LastEvent))
+		cells[16] = fmtAge(v.now.Sub(j.LastEvent))
 	}
+}
+
+// deadlineCell is the time left before a running job's acknowledgement
+// deadline: marked ⚠ when near, "expired" once past; empty when unknown.
+func deadlineCell(s *Styles, j *state.JobView, now time.Time) (string, ink) {
+	left, ok := j.DeadlineLeft(now)
+	if !ok || j.State != state.StateRunning {
+		return "", ink{}
+	}
+	switch j.DeadlineLevel(now) {
+	case state.DeadlineExpired:
+		return "expired", s.Expired
+	case state.DeadlineWarning:
+		return "⚠" + fmtDur(left), s.Warn
+	}
+	return fmtDur(left), ink{}
 }
 
 // stageCell is a stage's duration; for the running job's current stage, the

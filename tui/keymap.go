@@ -10,11 +10,11 @@ type KeyMap struct {
 	Enter, Back                             key.Binding
 
 	NextView, PrevView key.Binding
-	Views              [4]key.Binding // 1..4
-	ViewsHelp          key.Binding    // help entry for 1-4
+	Views              [5]key.Binding // 1..5
+	ViewsHelp          key.Binding    // help entry for 1-5
 
-	Filter, Sort, SortBack, Reverse, Failed, States key.Binding
-	ZoomIn, ZoomOut                                 key.Binding
+	Filter, Sort, SortBack, Reverse, Failed, States, Marks key.Binding
+	ZoomIn, ZoomOut                                        key.Binding
 
 	Pause, Export, Help, Quit key.Binding
 }
@@ -36,13 +36,14 @@ func DefaultKeyMap() *KeyMap {
 
 		NextView: b([]string{"tab"}, "tab", "next view"),
 		PrevView: b([]string{"shift+tab"}, "shift+tab", "previous view"),
-		Views: [4]key.Binding{
+		Views: [5]key.Binding{
 			b([]string{"1"}, "1", "executors"),
 			b([]string{"2"}, "2", "threads"),
 			b([]string{"3"}, "3", "jobs"),
 			b([]string{"4"}, "4", "job detail"),
+			b([]string{"5"}, "5", "failures"),
 		},
-		ViewsHelp: b([]string{"1", "2", "3", "4"}, "1-4", "views"),
+		ViewsHelp: b([]string{"1", "2", "3", "4", "5"}, "1-5", "views"),
 
 		Filter:   b([]string{"/"}, "/", "filter"),
 		Sort:     b([]string{"s"}, "s", "sort column"),
@@ -50,11 +51,12 @@ func DefaultKeyMap() *KeyMap {
 		Reverse:  b([]string{"r"}, "r", "reverse"),
 		Failed:   b([]string{"f"}, "f", "failed only"),
 		States:   b([]string{"t"}, "t", "state filter"),
+		Marks:    b([]string{"m"}, "m", "marks filter"),
 		ZoomIn:   b([]string{"+", "="}, "+/-", "zoom"),
 		ZoomOut:  b([]string{"-", "_"}, "-", "zoom out"),
 
 		Pause:  b([]string{"p"}, "p", "pause"),
-		Export: b([]string{"e", "ctrl+s"}, "e", "export CSV"),
+		Export: b([]string{"e", "ctrl+s"}, "e", "export"),
 		Help:   b([]string{"?"}, "?", "help"),
 		Quit:   b([]string{"q", "ctrl+c"}, "q", "quit"),
 	}
@@ -89,12 +91,17 @@ func (k *KeyMap) helpFor(id viewID) viewKeys {
 			short: []key.Binding{withHelp(k.Up, "scroll"), k.Down, k.Back, k.NextView, k.Pause, k.Help, k.Quit},
 			full:  [][]key.Binding{move, {k.Back}, global},
 		}
+	case viewFailures:
+		return viewKeys{
+			short: []key.Binding{k.Up, k.Down, withHelp(k.Enter, "its jobs"), k.NextView, k.Pause, k.Help, k.Quit},
+			full:  [][]key.Binding{move, {withHelp(k.Enter, "the group's jobs"), withHelp(k.Back, "back from them")}, global},
+		}
 	}
 	return viewKeys{
 		short: []key.Binding{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Reverse, k.Failed, k.Export, k.Help, k.Quit},
 		full: [][]key.Binding{
 			move,
-			{k.Enter, k.Filter, k.Failed, k.States, withHelp(k.Back, "clear filters")},
+			{k.Enter, k.Filter, k.Failed, k.States, k.Marks, withHelp(k.Back, "clear filters")},
 			{k.Sort, k.SortBack, k.Reverse},
 			global,
 		},

@@ -50,6 +50,9 @@ type Options struct {
 	ExportDir string
 	// Duration quits after this long (0: never).
 	Duration time.Duration
+	// Status is shown in the status line at start for a few seconds (as
+	// "resumed N events from FILE").
+	Status string
 	// Styles and Keys default to DefaultStyles and DefaultKeyMap.
 	Styles *Styles
 	Keys   *KeyMap
@@ -69,6 +72,7 @@ type Model struct {
 	threads       *threadsView
 	jobs          *jobsView
 	detail        *detailView
+	failures      *failuresView
 	header        header
 	help          help.Model
 	helpKeys      [viewCount]viewKeys
@@ -83,6 +87,9 @@ type Model struct {
 	statusLeft int
 
 	export exportPrompt
+	// groupBack: the jobs view shows a failure group opened from the
+	// failures view, where esc goes back to.
+	groupBack bool
 
 	// frame is the last screen rendered, valid while frameOK: events
 	// alone change nothing shown until the refresh they schedule, so the
@@ -134,17 +141,18 @@ func New(opts Options) *Model {
 	}
 	c := &common{st: st, now: now, loc: loc, styles: styles, keys: keys}
 	m := &Model{
-		c:       c,
-		opts:    opts,
-		active:  viewExecutors,
-		prev:    viewJobs,
-		execs:   newExecutorsView(c),
-		threads: newThreadsView(c, opts.Window),
-		jobs:    newJobsView(c),
-		detail:  newDetailView(c),
-		header:  header{c: c},
-		help:    help.New(),
-		export:  newExportPrompt(),
+		c:        c,
+		opts:     opts,
+		active:   viewExecutors,
+		prev:     viewJobs,
+		execs:    newExecutorsView(c),
+		threads:  newThreadsView(c, opts.Window),
+		jobs:     newJobsView(c),
+		detail:   newDetailView(c),
+		failures: newFailuresView(c),
+		header:   header{c: c},
+		help:     help.New(),
+		export:   newExportPrompt(),
 	}
 	m.help.Styles = styles.Help
 	for id := range viewCount {
@@ -152,6 +160,9 @@ func New(opts Options) *Model {
 	}
 	if opts.Source != nil {
 		m.notice = Notice{State: ConnConnecting, Text: "starting"}
+	}
+	if opts.Status != "" {
+		m.setStatus(opts.Status, false)
 	}
 	return m
 }
@@ -301,6 +312,8 @@ func (m *Model) view(id viewID) subView {
 		return m.jobs
 	case viewDetail:
 		return m.detail
+	case viewFailures:
+		return m.failures
 	}
 	return m.execs
 }
@@ -343,6 +356,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Failed):
 		m.show(viewJobs)
 		m.jobs.ToggleFailed()
+	case key.Matches(msg, k.Marks):
+		m.show(viewJobs)
+		m.jobs.CycleMarks()
 	case key.Matches(msg, k.Enter):
 		m.enter()
 	case key.Matches(msg, k.Back):
@@ -406,7 +422,25 @@ func (m *Model) enter() {
 		if id, ok := m.jobs.Selected(); ok {
 			m.openJob(id)
 		}
+	case viewFailures:
+		if g, ok := m.failures.Selected(); ok {
+			m.jobs.SetGroup(g.Key, groupTag(&g))
+			m.groupBack = true
+			m.show(viewJobs)
+		}
 	}
+}
+
+// groupTag names a failure group in the jobs view's filter bar.
+func groupTag(g *state.FailureGroup) string {
+	t := g.Executable
+	if g.HasExit {
+		t += " exit " + strconv.Itoa(g.ExitStatus)
+	}
+	if g.Hostname != "" {
+		t += " on " + g.Hostname
+	}
+	return t
 }
 
 func (m *Model) openJob(id string) {
@@ -414,13 +448,21 @@ func (m *Model) openJob(id string) {
 	m.show(viewDetail)
 }
 
-// back is esc: from the detail to the view it was opened from; in the jobs
-// view, clear the filters.
+// back is esc: from the detail to the view it was opened from; from a
+// failure group's jobs back to the groups; in the jobs view, clear the
+// filters.
 func (m *Model) back() {
 	switch m.active {
 	case viewDetail:
 		m.show(m.prev)
 	case viewJobs:
+		if m.groupBack && m.jobs.Query().Group != "" {
+			m.groupBack = false
+			m.jobs.SetGroup("", "")
+			m.show(viewFailures)
+			return
+		}
+		m.groupBack = false
 		m.jobs.ClearFilters()
 	}
 }
@@ -459,12 +501,15 @@ func (m *Model) bodyHeight() int {
 	return max(m.height-headerLines-1-lipgloss.Height(m.helpView()), 3)
 }
 
+// exportHelp, under the full help, says how the export picks its format.
+const exportHelp = "export format by name: .csv CSV, .tsv Nextflow trace, .json Chrome trace"
+
 // helpView is the help under the status line: all the keys after ?, when
 // they leave room for the view, else the short line.
 func (m *Model) helpView() string {
 	keys := m.helpKeys[m.active]
 	if m.help.ShowAll {
-		full := m.help.FullHelpView(keys.FullHelp())
+		full := m.help.FullHelpView(keys.FullHelp()) + "\n" + m.c.styles.Faint.s(exportHelp)
 		if m.height-headerLines-1-lipgloss.Height(full) >= 3 {
 			return full
 		}
@@ -540,8 +585,15 @@ func (m *Model) sourceLabel() string {
 func (m *Model) statusLine() string {
 	s := m.c.styles
 	switch {
+	case m.export.active && m.export.err != "":
+		return promptLineInk(s, m.export.input.View(), m.export.err, s.StatusError, m.width)
 	case m.export.active:
-		return promptLine(s, m.export.input.View(), "enter write · esc cancel", m.width)
+		input := m.export.input.View()
+		hint := "tab format · enter write · esc cancel"
+		if ansiWidth(input)+len(hint)+4 > m.width {
+			hint = "tab: format"
+		}
+		return promptLine(s, input, hint, m.width)
 	case m.status != "" && m.statusErr:
 		return fit(s.StatusError.s(" "+m.status), m.width)
 	case m.status != "":

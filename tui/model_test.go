@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,11 +25,17 @@ func TestViewKeys(t *testing.T) {
 		{[]string{"tab"}, viewThreads},
 		{[]string{"tab", "tab"}, viewJobs},
 		{[]string{"tab", "tab", "tab"}, viewDetail},
-		{[]string{"tab", "tab", "tab", "tab"}, viewExecutors},
-		{[]string{"shift+tab"}, viewDetail},
+		{[]string{"tab", "tab", "tab", "tab"}, viewFailures},
+		{[]string{"tab", "tab", "tab", "tab", "tab"}, viewExecutors},
+		{[]string{"shift+tab"}, viewFailures},
+		{[]string{"shift+tab", "shift+tab"}, viewDetail},
 		{[]string{"2"}, viewThreads},
 		{[]string{"3"}, viewJobs},
 		{[]string{"4"}, viewDetail},
+		{[]string{"5"}, viewFailures},
+		{[]string{"5", "enter"}, viewJobs},            // the group's jobs
+		{[]string{"5", "enter", "esc"}, viewFailures}, // back to the groups
+		{[]string{"5", "enter", "enter", "esc"}, viewJobs},
 		{[]string{"3", "1"}, viewExecutors},
 		{[]string{"4", "esc"}, viewExecutors}, // back to where the detail was opened
 		{[]string{"3", "4", "esc"}, viewJobs},
@@ -77,7 +84,7 @@ func TestJobsCursor(t *testing.T) {
 	}{
 		{"j", 1}, {"down", 2}, {"k", 1}, {"up", 0}, {"up", 0},
 		{"pgdown", rows - 1}, {"pgup", 0},
-		{"G", 211}, {"end", 211}, {"down", 211}, {"g", 0}, {"G", 211}, {"home", 0},
+		{"G", demoJobs - 1}, {"end", demoJobs - 1}, {"down", demoJobs - 1}, {"g", 0}, {"G", demoJobs - 1}, {"home", 0},
 	}
 	for _, s := range steps {
 		press(m, s.key)
@@ -220,8 +227,8 @@ func TestStateFilters(t *testing.T) {
 	if m.jobs.q.States != failedStates {
 		t.Fatalf("f sets states %v, want failed+lost", m.jobs.q.States)
 	}
-	if m.jobs.total != 7 {
-		t.Errorf("%d failed jobs listed, want 7", m.jobs.total)
+	if m.jobs.total != demoFailed {
+		t.Errorf("%d failed jobs listed, want %d", m.jobs.total, demoFailed)
 	}
 	for _, j := range m.jobs.page {
 		if j.State != state.StateFailed && j.State != state.StateLost {
@@ -310,7 +317,7 @@ func TestHelpKey(t *testing.T) {
 	if !m.help.ShowAll || m.jobs.height >= short {
 		t.Fatalf("? shows all %v, body %d lines (was %d)", m.help.ShowAll, m.jobs.height, short)
 	}
-	for _, want := range []string{"page down", "sort column", "reverse", "failed only", "state filter", "pause", "export CSV", "quit"} {
+	for _, want := range []string{"page down", "sort column", "reverse", "failed only", "state filter", "marks filter", "pause", "export", ".tsv Nextflow trace", "quit"} {
 		if !strings.Contains(screen(m), want) {
 			t.Errorf("the full help lacks %q:\n%s", want, screen(m))
 		}
@@ -349,8 +356,8 @@ func TestPause(t *testing.T) {
 	}
 	// Moving through the frozen list still works, on the frozen data.
 	press(m, "G")
-	if m.jobs.cur.pos != 211 {
-		t.Errorf("G while paused: row %d, want 211 (the jobs as paused)", m.jobs.cur.pos)
+	if m.jobs.cur.pos != demoJobs-1 {
+		t.Errorf("G while paused: row %d, want %d (the jobs as paused)", m.jobs.cur.pos, demoJobs-1)
 	}
 	press(m, "g", "p")
 	if m.c.paused {
@@ -382,7 +389,7 @@ func TestMouseWheel(t *testing.T) {
 
 func TestResize(t *testing.T) {
 	m := newTestModel(t, 80, 24)
-	for _, keys := range [][]string{{"1"}, {"2"}, {"3"}, {"3", "enter"}, {"?"}} {
+	for _, keys := range [][]string{{"1"}, {"2"}, {"3"}, {"3", "enter"}, {"5"}, {"5", "enter"}, {"3", "m", "enter"}, {"?"}} {
 		press(m, keys...)
 		for _, sz := range [][2]int{{80, 24}, {100, 30}, {160, 48}, {200, 60}, {40, 10}, {120, 24}, {80, 24}} {
 			m.Update(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
@@ -409,16 +416,27 @@ func TestResize(t *testing.T) {
 func TestStatusWordsWithoutColour(t *testing.T) {
 	m := newTestModel(t, 160, 48)
 	// Executors: each status is a word.
-	for _, w := range []string{"online", "stopped: signal"} {
+	for _, w := range []string{"online", "stopped: signal", "LOST", "transfers dominate"} {
 		if !strings.Contains(screen(m), w) {
 			t.Errorf("executors view lacks %q", w)
 		}
 	}
 	press(m, "3", "t", "t", "t") // failed
-	if l := lineWith(screen(m), "job-0058"); !strings.Contains(l, "failed") || !strings.Contains(l, " 1 ") {
+	if l := lineWith(screen(m), "job-0026"); !strings.Contains(l, "failed") || !strings.Contains(l, " 1 ") {
 		t.Errorf("a failed job's row has no state word and exit status: %q", l)
 	}
+	press(m, "esc", "m") // all jobs, then the stalled
+	if l := lineWith(screen(m), "job-0118"); !strings.Contains(l, "STALLED") {
+		t.Errorf("the stalled job's row has no STALLED mark: %q", l)
+	}
+	press(m, "m") // near deadline
+	if l := lineWith(screen(m), "job-0126"); !strings.Contains(l, "⚠") {
+		t.Errorf("the job near its deadline has no ⚠ mark: %q", l)
+	}
 	press(m, "2")
+	if l := lineWith(screen(m), "job-0118"); !strings.Contains(l, "STALLED") {
+		t.Errorf("the stalled job's lane has no STALLED mark: %q", l)
+	}
 	for _, w := range []string{glyphStageIn + " stage-in", glyphExec + " execution", glyphStageOut + " stage-out", glyphFailed + " failed"} {
 		if !strings.Contains(screen(m), w) {
 			t.Errorf("threads legend lacks %q", w)
@@ -445,7 +463,7 @@ func TestExportKey(t *testing.T) {
 		t.Fatal("enter does not write")
 	}
 	m.Update(cmd())
-	if !strings.Contains(screen(m), "exported 7 jobs to "+want) {
+	if !strings.Contains(screen(m), fmt.Sprintf("exported %d jobs to %s (CSV)", demoFailed, want)) {
 		t.Errorf("the status line does not confirm:\n%s", screen(m))
 	}
 	f, err := os.Open(want)
@@ -457,8 +475,8 @@ func TestExportKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != 7 {
-		t.Errorf("%d jobs in the CSV, want the 7 failed", len(jobs))
+	if len(jobs) != demoFailed {
+		t.Errorf("%d jobs in the CSV, want the %d failed", len(jobs), demoFailed)
 	}
 	for _, j := range jobs {
 		if j.State != state.StateFailed {

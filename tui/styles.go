@@ -47,8 +47,15 @@ type Styles struct {
 
 	// Job states.
 	Running, Done, Failed, Lost ink
-	// Executor statuses.
-	Online, Stale, Stopped ink
+	// Executor statuses; LostExec is an executor whose heartbeats stopped
+	// while it ran jobs.
+	Online, Stale, Stopped, LostExec ink
+	// Warn marks what needs a look (a deadline near, a diagnosis);
+	// Stalled a stalled transfer (reverse video: it shows without colours
+	// too); Expired a deadline past.
+	Warn, Stalled, Expired ink
+	// Progress bars: the part done and the rest.
+	BarDone, BarLeft ink
 	// Gantt bars.
 	StageIn, Execution, StageOut, FailedBar, Idle ink
 	Axis                                          ink
@@ -82,6 +89,12 @@ func DefaultStyles() *Styles {
 		Online:      inkOf(fg(lipgloss.Green)),
 		Stale:       inkOf(fg(lipgloss.Yellow).Bold(true)),
 		Stopped:     inkOf(fg(lipgloss.Red)),
+		LostExec:    inkOf(fg(lipgloss.Red).Bold(true)),
+		Warn:        inkOf(fg(lipgloss.Yellow).Bold(true)),
+		Stalled:     inkOf(fg(lipgloss.Yellow).Bold(true).Reverse(true)),
+		Expired:     inkOf(fg(lipgloss.Red).Bold(true)),
+		BarDone:     inkOf(fg(lipgloss.Cyan)),
+		BarLeft:     inkOf(ns().Faint(true)),
 		StageIn:     inkOf(fg(lipgloss.Blue)),
 		Execution:   inkOf(fg(lipgloss.Green)),
 		StageOut:    inkOf(fg(lipgloss.Magenta)),

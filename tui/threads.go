@@ -49,6 +49,12 @@ type laneRow struct {
 	exec   *state.ExecutorView
 	thread *state.ThreadView // nil on the executor's line
 	key    string
+	// util is the thread's (or on the executor's line, its threads')
+	// utilisation over the utilisation window, when hasUtil; diag the
+	// executor's diagnosis.
+	util    state.Utilisation
+	hasUtil bool
+	diag    string
 }
 
 func newThreadsView(c *common, window time.Duration) *threadsView {
@@ -75,10 +81,18 @@ func (v *threadsView) Refresh() {
 	v.rows = v.rows[:0]
 	for i := range execs {
 		x := &execs[i]
-		v.rows = append(v.rows, laneRow{exec: x, key: x.ID})
+		u, per, ok := v.c.st.Utilisation(x.ID, v.now)
+		v.rows = append(v.rows, laneRow{exec: x, key: x.ID, util: u, hasUtil: ok, diag: v.c.st.Diagnosis(x.ID, v.now)})
 		threads := v.c.st.Threads(x.ID, since)
 		for k := range threads {
-			v.rows = append(v.rows, laneRow{exec: x, thread: &threads[k], key: x.ID + "/" + threads[k].Thread})
+			r := laneRow{exec: x, thread: &threads[k], key: x.ID + "/" + threads[k].Thread}
+			for _, tu := range per {
+				if tu.Thread == threads[k].Thread {
+					r.util, r.hasUtil = tu.Utilisation, true
+					break
+				}
+			}
+			v.rows = append(v.rows, r)
 		}
 	}
 	if v.selKey != "" {
@@ -154,11 +168,36 @@ func (v *threadsView) Selected() (execID, jobID string) {
 
 const laneLabel = 5 // "  12 "
 
-// infoWidth is the width of the lane's right column (current job).
-func (v *threadsView) infoWidth() int { return min(max(v.width/4, 14), 32) }
+// infoWidth is the width of the lane's right column (current job and its
+// progress).
+func (v *threadsView) infoWidth() int { return min(max(v.width/3, 14), 48) }
+
+// utilWidth is the width of the lanes' utilisation column: " 87%" (the
+// busy share), or on wide terminals " 87%=41+46" (= staging + execution);
+// none on narrow terminals.
+func (v *threadsView) utilWidth() int {
+	switch {
+	case v.width >= 140:
+		return 12
+	case v.width >= 100:
+		return 5
+	}
+	return 0
+}
+
+// utilCell is a lane's utilisation column.
+func (v *threadsView) utilCell(u state.Utilisation) string {
+	text := strconv.Itoa(pct(u.Busy())) + "%"
+	if v.utilWidth() >= 12 {
+		text += "=" + strconv.Itoa(pct(u.Staging())) + "+" + strconv.Itoa(pct(u.Execution))
+	}
+	return fitPlain(text, v.utilWidth(), true)
+}
 
 // cells is the number of timeline columns.
-func (v *threadsView) cells() int { return max(v.width-laneLabel-2-1-v.infoWidth(), 4) }
+func (v *threadsView) cells() int {
+	return max(v.width-laneLabel-2-1-v.utilWidth()-v.infoWidth(), 4)
+}
 
 func (v *threadsView) View() string {
 	s := v.c.styles
@@ -190,6 +229,15 @@ func (v *threadsView) View() string {
 	return block(lines, v.width, v.height)
 }
 
+// fmtSpan is a utilisation span: 3m, or 2m17s, or 45s.
+func fmtSpan(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d%time.Minute == 0 || d < time.Minute {
+		return fmtWindow(d)
+	}
+	return fmtDur(d)
+}
+
 func fmtWindow(d time.Duration) string {
 	if d >= time.Minute && d%time.Minute == 0 {
 		return strconv.Itoa(int(d/time.Minute)) + "m"
@@ -201,33 +249,7 @@ func fmtWindow(d time.Duration) string {
 func (v *threadsView) rowLine(r *laneRow, selected bool) string {
 	s := v.c.styles
 	if r.thread == nil {
-		x := r.exec
-		host := v.c.hostname(x)
-		threads := "?"
-		if x.Threads > 0 {
-			threads = strconv.Itoa(x.Threads)
-		}
-		st := string(x.Status)
-		stInk := s.Online
-		switch x.Status {
-		case state.StatusStale:
-			stInk = s.Stale
-		case state.StatusStopped:
-			stInk = s.Stopped
-		}
-		busy := strconv.Itoa(x.Running) + "/" + threads + " busy"
-		if selected {
-			text := "›" + host + " " + shortID(x.ID) + " " + st + " " + busy
-			if x.Storage != "" {
-				text += "  " + x.Storage
-			}
-			return s.Selected.s(fit(text, v.width))
-		}
-		line := " " + s.Bold.s(host) + " " + s.Faint.s(shortID(x.ID)) + " " + stInk.s(st) + " " + busy
-		if x.Storage != "" {
-			line += "  " + s.Faint.s(x.Storage)
-		}
-		return line
+		return v.execLine(r, selected)
 	}
 	t := r.thread
 	label := fitPlain(strconv.Itoa(t.Slot), laneLabel-2, true) + " "
@@ -237,20 +259,132 @@ func (v *threadsView) rowLine(r *laneRow, selected bool) string {
 		label = " " + label
 	}
 	bar := v.bar(t)
-	info := "idle"
-	infoInk := s.Idle
-	if t.Job != "" {
-		// The phase and its time first: a long job id is cut, not them.
-		info = phaseShort(t.Phase)
-		if !t.Since.IsZero() {
-			info += " " + fmtDur(v.now.Sub(t.Since))
+	util := ""
+	if w := v.utilWidth(); w > 0 {
+		util = strings.Repeat(" ", w)
+		if r.hasUtil {
+			util = s.Faint.s(v.utilCell(r.util))
 		}
-		info += " " + t.Job
-		infoInk = phaseInk(s, t.Phase)
-	} else if !t.Since.IsZero() {
-		info += " " + fmtAge(v.now.Sub(t.Since))
 	}
-	return label + s.Axis.s("│") + bar + s.Axis.s("│") + " " + infoInk.s(fitPlain(info, v.infoWidth(), false))
+	info, infoInk := v.laneInfo(t)
+	info = fitPlain(info, v.infoWidth(), false)
+	if rest, ok := strings.CutPrefix(info, stalledMark); ok && t.Stalled {
+		info = s.Stalled.s(stalledMark) + infoInk.s(rest)
+	} else {
+		info = infoInk.s(info)
+	}
+	return label + s.Axis.s("│") + bar + s.Axis.s("│") + util + " " + info
+}
+
+// execLine is an executor's line above its lanes: status, threads busy,
+// storage, utilisation and diagnosis.
+func (v *threadsView) execLine(r *laneRow, selected bool) string {
+	s := v.c.styles
+	x := r.exec
+	host := v.c.hostname(x)
+	threads := "?"
+	if x.Threads > 0 {
+		threads = strconv.Itoa(x.Threads)
+	}
+	st, stInk := execStatus(s, x)
+	busy := strconv.Itoa(x.Running) + "/" + threads + " busy"
+	util := ""
+	if r.hasUtil {
+		u := r.util
+		util = "  " + fmtSpan(u.Span) + ": busy " + strconv.Itoa(pct(u.Busy())) + "% (staging " +
+			strconv.Itoa(pct(u.Staging())) + "%, exec " + strconv.Itoa(pct(u.Execution)) + "%)"
+	}
+	if selected {
+		text := "›" + host + " " + shortID(x.ID) + " " + st + " " + busy
+		if x.Storage != "" {
+			text += "  " + x.Storage
+		}
+		text += util
+		if r.diag != "" {
+			text += "  " + r.diag
+		}
+		return s.Selected.s(fit(text, v.width))
+	}
+	line := " " + s.Bold.s(host) + " " + s.Faint.s(shortID(x.ID)) + " " + stInk.s(st) + " " + busy
+	if x.Storage != "" {
+		line += "  " + s.Faint.s(x.Storage)
+	}
+	line += s.Faint.s(util)
+	if r.diag != "" {
+		line += "  " + s.Warn.s(r.diag)
+	}
+	return fit(line, v.width)
+}
+
+// execStatus is an executor's status word and its ink: LOST for one
+// whose heartbeats stopped while it ran jobs.
+func execStatus(s *Styles, x *state.ExecutorView) (string, ink) {
+	switch {
+	case x.Lost:
+		return "LOST", s.LostExec
+	case x.Status == state.StatusStale:
+		return string(x.Status), s.Stale
+	case x.Status == state.StatusStopped:
+		return string(x.Status), s.Stopped
+	}
+	return string(x.Status), s.Online
+}
+
+// stalledMark marks a stalled transfer.
+const stalledMark = "STALLED"
+
+// pct is a share (0..1) in whole percent.
+func pct(f float64) int { return int(f*100 + 0.5) }
+
+// laneInfo is the lane's right column: the current job's phase, its
+// progress (bytes and rate, or memory and CPU), a stall, and the job id as
+// far as it fits; or how long the thread has been idle.
+func (v *threadsView) laneInfo(t *state.ThreadView) (string, ink) {
+	s := v.c.styles
+	if t.Job == "" {
+		info := "idle"
+		if !t.Since.IsZero() {
+			info += " " + fmtAge(v.now.Sub(t.Since))
+		}
+		return info, s.Idle
+	}
+	// The marks and figures first: a long job id is cut, not them.
+	var b strings.Builder
+	p := &t.Progress
+	if t.Stalled {
+		b.WriteString(stalledMark + " ")
+	}
+	b.WriteString(phaseShort(t.Phase))
+	switch {
+	case p.Known() && p.Phase == t.Phase && (t.Phase == state.PhaseStageIn || t.Phase == state.PhaseStageOut):
+		if frac, ok := p.Fraction(); ok {
+			b.WriteString(" " + strconv.Itoa(int(frac*100)) + "%")
+		} else if p.HasBytes {
+			b.WriteString(" " + fmtBytesShort(p.Bytes))
+		}
+		switch {
+		case t.Stalled:
+			b.WriteString(" " + fmtAge(v.now.Sub(p.LastGrowth)))
+		case p.HasRate:
+			b.WriteString(" " + fmtRate(p.Rate))
+		}
+	case p.Known() && p.Phase == t.Phase && p.HasUsage:
+		if !t.Since.IsZero() {
+			b.WriteString(" " + fmtDur(v.now.Sub(t.Since)))
+		}
+		b.WriteString(" " + fmtBytesShort(p.RSS))
+		b.WriteString(" " + strconv.FormatFloat(p.CPURate, 'f', 1, 64) + "cpu")
+	default:
+		if !t.Since.IsZero() {
+			b.WriteString(" " + fmtDur(v.now.Sub(t.Since)))
+		}
+	}
+	b.WriteString(" " + t.Job)
+	in := phaseInk(s, t.Phase)
+	if t.Stalled {
+		in = s.Warn
+	}
+	return b.String(), in
 }
 
 func phaseShort(p string) string {
@@ -400,5 +534,12 @@ func (v *threadsView) axis() string {
 			}
 		}
 	}
-	return v.c.styles.Axis.s(strings.Repeat(" ", laneLabel) + "└" + string(line) + "┘")
+	axis := strings.Repeat(" ", laneLabel) + "└" + string(line) + "┘"
+	switch w := v.utilWidth(); {
+	case w >= 12:
+		axis += fitPlain("busy=stg+ex", w, true)
+	case w > 0:
+		axis += fitPlain("busy", w, true)
+	}
+	return v.c.styles.Axis.s(axis)
 }

@@ -34,8 +34,15 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "headless replay", args: []string{"--replay", "../../tui/testdata/demo.jsonl", "--speed", "0", "--csv", csvPath},
-			wantCode: exitOK, wantErr: "wrote 212 jobs to " + csvPath,
+			wantCode: exitOK, wantErr: "wrote 160 jobs to " + csvPath,
 		},
+		{
+			name: "headless traces", args: []string{"--replay", "../../tui/testdata/demo.jsonl", "--speed", "0",
+				"--trace", filepath.Join(dir, "t.tsv"), "--chrome-trace", filepath.Join(dir, "c.json")},
+			wantCode: exitOK, wantErr: "wrote 160 jobs to " + filepath.Join(dir, "c.json") + " (Chrome trace",
+		},
+		{name: "resume and record", args: []string{"--resume", "a.jsonl", "--record", "b.jsonl"}, wantCode: exitUsage,
+			wantErr: "--resume: not with --record or --replay"},
 		{
 			name: "missing recording", args: []string{"--replay", filepath.Join(dir, "none.jsonl"), "--csv", csvPath},
 			wantCode: exitFailure, wantErr: "open recording",
@@ -69,7 +76,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != 212 {
-		t.Errorf("CSV has %d jobs, want 212", len(jobs))
+	if len(jobs) != 160 {
+		t.Errorf("CSV has %d jobs, want 160", len(jobs))
 	}
 }
