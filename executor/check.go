@@ -26,8 +26,11 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 	add := func(name string, err error) { out = append(out, CheckResult{name, err}) }
 
 	add("settings", cfg.Validate())
-	_, err := reg.Get(cfg.Storage)
+	b, err := reg.Get(cfg.Storage)
 	add(fmt.Sprintf("storage %q available", cfg.Storage), err)
+	if c, ok := b.(storage.Checker); ok && err == nil {
+		add(fmt.Sprintf("storage %q settings work", cfg.Storage), c.Check(ctx))
+	}
 	add(fmt.Sprintf("temporary directory %s writable", cfg.TmpDir), checkWritable(cfg.TmpDir))
 
 	client, err := eventbus.Dial(cfg.AMQPURL.Reveal(), nil)
