@@ -57,7 +57,7 @@ type options struct {
 }
 
 // steps, in the order they run.
-var steps = []string{"overhead", "footprint", "profile", "staging", "monitor"}
+var steps = []string{"overhead", "progress", "footprint", "profile", "staging", "monitor"}
 
 func parseFlags() (options, error) {
 	var o options
@@ -187,6 +187,8 @@ func run(ctx context.Context, opt options) int {
 		switch s {
 		case "overhead":
 			b.overhead(ctx)
+		case "progress":
+			b.progressCost(ctx)
 		case "footprint":
 			b.footprint(ctx)
 		case "profile":

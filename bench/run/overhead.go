@@ -58,6 +58,11 @@ type overheadData struct {
 // load starts prog, sends it jobs trivial jobs with inflight in flight,
 // measures it and stops it.
 func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight int, env ...string) (*loadRun, error) {
+	return b.loadCmd(ctx, prog, threads, jobs, inflight, []string{"/bin/true"}, env...)
+}
+
+// loadCmd is load with another command than /bin/true.
+func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, inflight int, argv []string, env ...string) (*loadRun, error) {
 	r := &loadRun{Program: prog, Threads: threads, Inflight: inflight}
 	queue := b.queue(prog)
 	defer b.ctl.deleteQueue(queue)
@@ -77,7 +82,7 @@ func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight i
 		broker0, _ = cpuTicks(b.broker)
 	}
 	sampler := sampleRSS(c.pid(), 50*time.Millisecond)
-	r.Summary, r.SubmitCPUSeconds, err = b.submit(ctx, queue, jobs, inflight)
+	r.Summary, r.SubmitCPUSeconds, err = b.submit(ctx, queue, jobs, inflight, argv...)
 	sampled := sampler.stop()
 	ticks1, children1, _ := cpuTicksChildren(c.pid())
 	if b.broker > 0 {
@@ -99,14 +104,14 @@ func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight i
 
 // submit runs hyperflow-submit's load mode on queue and returns its summary
 // and the CPU seconds it used.
-func (b *bench) submit(ctx context.Context, queue string, jobs, inflight int) (s submit.Summary, cpu float64, err error) {
+func (b *bench) submit(ctx context.Context, queue string, jobs, inflight int, argv ...string) (s submit.Summary, cpu float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(b.opt.binDir, "hyperflow-submit"),
-		"--amqp-url", b.opt.amqpURL, "--queue", queue,
+	args := []string{"--amqp-url", b.opt.amqpURL, "--queue", queue,
 		"--count", strconv.Itoa(jobs), "--inflight", strconv.Itoa(inflight),
 		"--json", "--linger", "0", "--timeout-reply", "60s",
-		"--storage", "local", "--workdir", b.work, "--", "/bin/true")
+		"--storage", "local", "--workdir", b.work, "--"}
+	cmd := exec.CommandContext(ctx, filepath.Join(b.opt.binDir, "hyperflow-submit"), append(args, argv...)...)
 	cmd.Env = childEnv()
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 16 << 10}
@@ -295,4 +300,58 @@ func (b *bench) unloadedRows(d *overheadData) {
 	b.rep.add(row{Section: sec, Figure: "jobs/s", Unit: "jobs/s",
 		Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond),
 		Cmp: fmt.Sprintf("%.2f", e.Summary.JobsPerSecond/base.Summary.JobsPerSecond), Verdict: verdictInfo})
+}
+
+// progressCost measures what job.progress events cost: jobs that run long
+// enough to be reported on (sleep 0.3 s, THREADS=8), with progress every
+// 50 ms (six reports per job, each reading /proc) against progress off.
+func (b *bench) progressCost(ctx context.Context) {
+	const jobs, threads, inflight = 400, 8, 16
+	sec := fmt.Sprintf("cost of progress events: %d × sleep 0.3 s, THREADS=%d, %d in flight, best of %d", jobs, threads, inflight, b.opt.reps)
+	argv := []string{"/bin/sleep", "0.3"}
+	var on, off []*loadRun
+	for rep := range b.opt.reps {
+		for i, interval := range []string{"50ms", "0"} {
+			if rep%2 == 1 {
+				interval = []string{"0", "50ms"}[i]
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r, err := b.loadCmd(ctx, progExecutor, threads, jobs, inflight, argv, "PROGRESS_INTERVAL="+interval)
+			if err != nil {
+				r.Error = err.Error()
+				logf("   progress %s: ERROR %v", interval, err)
+			} else {
+				logf("   progress %-5s rep %d: %7.1f jobs/s  CPU %.2fs", interval, rep+1, r.Summary.JobsPerSecond, r.CPUSeconds)
+			}
+			if interval == "0" {
+				off = append(off, r)
+			} else {
+				on = append(on, r)
+			}
+		}
+	}
+	pick := func(runs []*loadRun) *loadRun {
+		var top *loadRun
+		for _, r := range runs {
+			if r.Error == "" && (top == nil || r.Summary.JobsPerSecond > top.Summary.JobsPerSecond) {
+				top = r
+			}
+		}
+		return top
+	}
+	a, z := pick(on), pick(off)
+	if a == nil || z == nil {
+		b.rep.add(row{Section: sec, Figure: "jobs/s", Text: "error", Verdict: verdictError, Note: "a run failed"})
+		return
+	}
+	b.rep.add(row{Section: sec, Figure: "jobs/s, progress every 50 ms vs off", Unit: "jobs/s",
+		Value: ptr(a.Summary.JobsPerSecond), Baseline: ptr(z.Summary.JobsPerSecond),
+		Cmp: fmt.Sprintf("%.2f", a.Summary.JobsPerSecond/z.Summary.JobsPerSecond), Verdict: verdictInfo})
+	perJob := func(r *loadRun) float64 { return r.CPUSeconds / float64(jobs) * 1000 }
+	b.rep.add(row{Section: sec, Figure: "executor CPU per job, progress vs off", Unit: "ms",
+		Value: ptr(perJob(a)), Baseline: ptr(perJob(z)),
+		Cmp: fmt.Sprintf("%+.3f ms", perJob(a)-perJob(z)), Verdict: verdictInfo,
+		Note: "six progress events per job, each summing the process group's /proc entries"})
 }
