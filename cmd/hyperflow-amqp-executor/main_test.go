@@ -188,3 +188,84 @@ func get(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestCrashLosesNothing kills an executor with SIGKILL in the middle of a
+// job: the broker returns the job to the queue, a new executor runs it,
+// the client gets its reply, and the new executor removes the work
+// directory the dead one left behind.
+func TestCrashLosesNothing(t *testing.T) {
+	url := testenv.AMQPURL(t)
+	queue := "hyperflow.jobs.crash-" + uuid.NewString()[:8]
+	tmp, shared := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(shared, "in.txt"), []byte("payload"), 0o644)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(binary, "--queue", queue, "--threads", "1", "--storage", "nfs", "--tmp-dir", tmp)
+		cmd.Env = append(os.Environ(), "AMQP_URL="+url)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	first := start()
+
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer ch.QueueDelete(queue, false, false, false)
+	q, _ := ch.QueueDeclare("", false, true, true, false, nil)
+	replies, _ := ch.Consume(q.Name, "", true, true, false, false, nil)
+	// The job runs for a while the first time (no marker yet) and at once
+	// the second time.
+	body, _ := json.Marshal(map[string]any{"executable": "/bin/sh",
+		"args":    []any{"-c", "if [ ! -e " + shared + "/ran ]; then touch " + shared + "/ran; sleep 60; fi; cat in.txt > out.txt"},
+		"inputs":  []any{map[string]any{"name": "in.txt"}},
+		"outputs": []any{map[string]any{"name": "out.txt"}},
+		"options": map[string]any{"storage": "nfs", "workdir": shared}})
+	ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{
+		ContentType: "application/json", CorrelationId: "crash-job", ReplyTo: q.Name, Body: body})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(shared, "ran")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "hyperflow-job-*"))
+	if len(left) != 1 {
+		t.Fatalf("work directories while the job runs: %v", left)
+	}
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	exec.Command("pkill", "-KILL", "-f", shared+"/ran").Run() // the orphaned job
+
+	start()
+	select {
+	case d := <-replies:
+		var r struct {
+			ExitStatus int `json:"exit_status"`
+		}
+		json.Unmarshal(d.Body, &r)
+		if r.ExitStatus != 0 || d.CorrelationId != "crash-job" {
+			t.Errorf("reply after the crash: %s", d.Body)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no reply after the crash: the job was lost")
+	}
+	if data, _ := os.ReadFile(filepath.Join(shared, "out.txt")); string(data) != "payload" {
+		t.Errorf("out.txt = %q", data)
+	}
+	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
+		t.Errorf("the dead executor's work directory %s was not swept: %v", left[0], err)
+	}
+}
