@@ -27,7 +27,7 @@ cleanup() {
   log "done: every process stopped, $DEMO_DIR removed"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 log "starting a private RabbitMQ broker (data in $DEMO_DIR)"
 "$ROOT/scripts/rabbitmq.sh" start "$DEMO_DIR/broker" >"$DEMO_DIR/broker.log" 2>&1 || {

@@ -14,7 +14,7 @@ while :; do
   done
   # Now and then an input on a struggling file system (a stalled transfer);
   # the workflow runs go on meanwhile.
-  if ((round % 15 == 3)); then
+  if ((round % 45 == 3)); then
     "$here/slow-fetch.sh" "$dir/slow-$round" &
   fi
   wait "${pids[@]}"
