@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - the README's `make demo`: a private RabbitMQ broker on loopback,
-# two executors (3 threads each), the demo workflow sent over and over, and
+# two executors (3 threads each), the demo workflow sent over and over (with
+# now and then a stalled transfer, and once a crashed executor), and
 # hyperflow-top watching it all. Ctrl+C (or q in hyperflow-top) stops every
 # process it started and removes their data.
 #
@@ -20,8 +21,12 @@ cleanup() {
   trap '' INT TERM
   log "stopping the demo"
   [[ -n "${feeder:-}" ]] && kill -TERM -- "-$feeder" 2>/dev/null || true
+  [[ -f "$DEMO_DIR/executor-3.pid" ]] && pids+=("$(cat "$DEMO_DIR/executor-3.pid")")
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    # wait works for our own children only; poll the replacement executor.
+    wait "$p" 2>/dev/null || while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+  done
   "$ROOT/scripts/rabbitmq.sh" stop "$DEMO_DIR/broker" >/dev/null 2>&1 || true
   rm -rf "$DEMO_DIR"
   log "done: every process stopped, $DEMO_DIR removed"
@@ -39,12 +44,30 @@ log "starting a private RabbitMQ broker (data in $DEMO_DIR)"
 export AMQP_URL=$HYPERFLOW_TEST_AMQP_URL
 
 mkdir -p "$DEMO_DIR/shared" "$DEMO_DIR/tmp"
-for n in 1 2; do
+# start_executor N starts executor N in the background and prints its pid.
+start_executor() {
   STORAGE=nfs THREADS=3 HEARTBEAT_INTERVAL=2s HYPERFLOW_TMPDIR=$DEMO_DIR/tmp \
-    hyperflow-amqp-executor >"$DEMO_DIR/executor-$n.log" 2>&1 &
-  pids+=($!)
+    hyperflow-amqp-executor >"$DEMO_DIR/executor-$1.log" 2>&1 &
+  echo $!
+}
+for n in 1 2; do
+  pids+=("$(start_executor "$n")")
 done
 log "two executors started (logs: $DEMO_DIR/executor-*.log)"
+
+# Once, after DEMO_CRASH_AFTER seconds (default 75; 0 for never), executor
+# 2 is killed with SIGKILL, as a crashed node would be: the monitor marks it
+# LOST, its jobs come back from the broker and run again elsewhere (marked
+# redelivered), and a third executor takes its place.
+if ((${DEMO_CRASH_AFTER:-75} > 0)); then
+  (
+    sleep "${DEMO_CRASH_AFTER:-75}"
+    kill -KILL "${pids[1]}" 2>/dev/null || exit 0
+    sleep 20
+    start_executor 3 >"$DEMO_DIR/executor-3.pid"
+  ) &
+  pids+=($!)
+fi
 
 # The feeder, in a process group of its own so that it stops as a whole.
 setsid "$ROOT/examples/demo/feed.sh" "$DEMO_DIR/shared" >"$DEMO_DIR/feeder.log" 2>&1 &
