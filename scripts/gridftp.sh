@@ -57,55 +57,18 @@
 
 set -euo pipefail
 
+readonly LOG_NAME="gridftp"
+# log, die, usage and the helpers shared with the other server scripts.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 readonly START_TIMEOUT="${HYPERFLOW_GRIDFTP_TIMEOUT:-30}"
 readonly ANON_USER="${HYPERFLOW_GRIDFTP_ANON_USER:-nobody}"
 readonly PACKAGES=(globus-gridftp-server-progs globus-gass-copy-progs)
 readonly EXTERNAL_PREFIX="hyperflow-gridftp."
 readonly EXTERNAL_MARK=".hyperflow-gridftp-data"
 
-log() { printf 'gridftp: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-usage() {
-  echo "usage: $0 start|stop DIR" >&2
-  exit 2
-}
-
 # ---------------------------------------------------------------- helpers --
-
-# now_ms prints the wall clock in milliseconds.
-now_ms() {
-  local t="${EPOCHREALTIME/[.,]/}" # microseconds, bash >= 5
-  echo $((t / 1000))
-}
-
-# tcp_open PORT succeeds when something accepts TCP connections on
-# 127.0.0.1:PORT.
-tcp_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# cmdline PID prints the command line of PID with spaces for NULs.
-cmdline() {
-  { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true
-}
-
-# alive PID succeeds if PID is a live (non-zombie) process.
-alive() {
-  [[ -n "$1" ]] || return 1
-  kill -0 "$1" 2>/dev/null || return 1
-  local state
-  state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
-  [[ "$state" != "Z" ]]
-}
-
-# read_pid FILE prints the pid stored in FILE (empty if none).
-read_pid() {
-  if [[ -f "$1" ]]; then tr -dc '0-9' <"$1"; fi
-}
 
 # ours PID succeeds if PID is the GridFTP server (or one of its connection
 # processes) of this DIR: its command line names our config file.
@@ -132,29 +95,7 @@ session_pids() {
 # marked_pids prints the pids of processes whose command line names this
 # DIR's config file (leftovers of a server whose leader is gone).
 marked_pids() {
-  local p
-  for p in /proc/[0-9]*; do
-    p="${p#/proc/}"
-    [[ "$p" == "$$" || "$p" == "$BASHPID" ]] && continue
-    ours "$p" && echo "$p"
-  done
-  return 0
-}
-
-# kill_pids PID... sends TERM, waits up to 5 s, then KILLs what is left.
-kill_pids() {
-  local -a pids=("$@")
-  local p i any
-  ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    any=0
-    for p in "${pids[@]}"; do alive "$p" && any=1; done
-    ((any)) || return 0
-    sleep 0.1
-  done
-  log "killing leftover processes: ${pids[*]}"
-  kill -KILL "${pids[@]}" 2>/dev/null || true
+  pids_where ours
 }
 
 # server_bin prints the path of globus-gridftp-server (empty if missing).
@@ -169,16 +110,7 @@ server_bin() {
 ensure_installed() {
   [[ -n "$(server_bin)" ]] && command -v globus-url-copy >/dev/null && return 0
   log "GridFTP server or globus-url-copy not found; installing ${PACKAGES[*]}"
-  local -a sudo=()
-  if ((EUID != 0)); then
-    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
-      die "run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${PACKAGES[*]}"
-    fi
-    sudo=(sudo -n)
-  fi
-  "${sudo[@]}" apt-get update </dev/null >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null >&2
+  apt_install "${PACKAGES[@]}"
   [[ -n "$(server_bin)" ]] || die "installed ${PACKAGES[*]} but globus-gridftp-server is still missing"
   command -v globus-url-copy >/dev/null || die "installed ${PACKAGES[*]} but globus-url-copy is still missing"
 }
@@ -236,29 +168,15 @@ remove_data_root() {
   rm -f "$DIR/dataroot" "$DIR/data"
 }
 
-show_logs() {
-  local f
-  for f in "$DIR/log/stdout.log" "$DIR/log/gridftp.log"; do
-    [[ -s "$f" ]] || continue
-    echo "----- tail of $f -----" >&2
-    tail -n 40 "$f" >&2
-  done
-}
+show_logs() { show_tails "$DIR/log/stdout.log" "$DIR/log/gridftp.log"; }
 
 # ------------------------------------------------------------------ start --
 
-abort_start() {
-  trap '' INT TERM
-  log "start interrupted by SIG$1; cleaning up"
-  do_stop || true
-  trap - "$1"
-  kill -s "$1" "$$"
-}
-
 do_start() {
   ensure_installed
-  trap 'abort_start INT' INT
-  trap 'abort_start TERM' TERM
+  # An interrupted start (Ctrl-C, kill) runs do_stop, then dies by the
+  # signal, see abort_start.
+  abort_start_on_signals do_stop
 
   local pid
   pid="$(read_pid "$DIR/server.pid")"
@@ -336,8 +254,7 @@ EOF
     printf 'export HYPERFLOW_TEST_GRIDFTP_PREFIX=%q\n' "$url$root"
   } >"$DIR/env"
 
-  local ms=$(($(now_ms) - t0))
-  log "ready at $url serving $root - started in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+  log "ready at $url serving $root - started in $(seconds $(($(now_ms) - t0)))s"
 }
 
 # ------------------------------------------------------------------- stop --
@@ -365,24 +282,6 @@ do_stop() {
 
 # ------------------------------------------------------------------- main --
 
-(($# == 2)) || usage
-cmd="$1"
-DIR="$2"
-# Only plain path characters: the path is matched in command lines.
-[[ "$DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR must be a plain path without spaces or special characters: '$DIR'"
-case "$cmd" in
-start)
-  mkdir -p "$DIR"
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_start
-  ;;
-stop)
-  [[ -d "$DIR" ]] || {
-    log "nothing to stop: $DIR does not exist"
-    exit 0
-  }
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_stop
-  ;;
-*) usage ;;
-esac
+# DIR must be a plain path (no spaces or special characters): the path is
+# matched in command lines.
+server_main "$@"

@@ -38,9 +38,11 @@
 
 set -euo pipefail
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd -P)"
-readonly SCRIPT_DIR REPO_ROOT
+readonly LOG_NAME="rabbitmq"
+# log, die, usage and the helpers shared with the other server scripts.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 # The Debian package puts wrappers in /usr/sbin that `su` to the rabbitmq
 # user and use /var/lib/rabbitmq; we must call the real scripts directly.
 readonly RMQ_BIN="${HYPERFLOW_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
@@ -49,115 +51,26 @@ readonly START_TIMEOUT="${HYPERFLOW_RABBITMQ_TIMEOUT:-90}"
 # erl, which ignores unknown flags) so the processes of one DIR can be found.
 readonly MARKER_FLAG="-hyperflow_testenv_dir"
 
-log() { printf 'rabbitmq: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-  echo "usage: $0 start|stop DIR" >&2
-  exit 2
-}
-
 # ---------------------------------------------------------------- helpers --
-
-# now_ms prints the wall clock in milliseconds.
-now_ms() {
-  local t="${EPOCHREALTIME/[.,]/}" # microseconds, bash >= 5
-  echo $((t / 1000))
-}
-
-# free_ports N prints N distinct free TCP ports on 127.0.0.1, one per line.
-free_ports() {
-  local n="$1"
-  if command -v go >/dev/null 2>&1; then
-    (cd "$REPO_ROOT" && go run ./scripts/freeport "$n")
-    return
-  fi
-  # Fallback without Go: probe random ports in the ephemeral range with
-  # bash's /dev/tcp; a refused connection means nothing listens there.
-  local -a picked=()
-  local port tries=0
-  while ((${#picked[@]} < n)); do
-    ((tries++ < 1000)) || die "could not find $n free ports"
-    port=$((20000 + RANDOM % 30000))
-    [[ " ${picked[*]} " == *" $port "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      picked+=("$port")
-    fi
-  done
-  printf '%s\n' "${picked[@]}"
-}
-
-# tcp_open PORT succeeds when something accepts TCP connections on
-# 127.0.0.1:PORT. (On loopback a connect is refused or accepted at once. No
-# `timeout` wrapper: it would swallow Ctrl-C, see abort_start.)
-tcp_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# cmdline PID prints the command line of PID with spaces for NULs (empty if
-# the process is gone).
-cmdline() {
-  { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true
-}
-
-# alive PID succeeds if PID is a live (non-zombie) process.
-alive() {
-  [[ -n "$1" ]] || return 1
-  kill -0 "$1" 2>/dev/null || return 1
-  local state
-  state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
-  [[ "$state" != "Z" ]]
-}
 
 # marked_pids prints the pids of processes whose command line carries this
 # DIR's marker (the rabbitmq-server shell wrapper and beam.smp).
 marked_pids() {
-  local needle="$MARKER_FLAG $DIR " p
-  for p in /proc/[0-9]*; do
-    p="${p#/proc/}"
-    [[ "$p" == "$$" || "$p" == "$BASHPID" ]] && continue
-    [[ "$(cmdline "$p")" == *"$needle"* ]] && echo "$p"
-  done
-  return 0
+  pids_where marked
 }
 
-# kill_pids PID... sends TERM, waits up to 5 s, then KILLs what is left.
-kill_pids() {
-  local -a pids=("$@")
-  local p i
-  ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    local any=0
-    for p in "${pids[@]}"; do alive "$p" && any=1; done
-    ((any)) || return 0
-    sleep 0.1
-  done
-  log "killing leftover processes: ${pids[*]}"
-  kill -KILL "${pids[@]}" 2>/dev/null || true
-}
-
-# read_pid FILE prints the pid stored in FILE (empty if none).
-read_pid() {
-  if [[ -f "$1" ]]; then tr -dc '0-9' <"$1"; fi
+# marked PID succeeds if the command line of PID carries this DIR's marker.
+marked() {
+  [[ "$(cmdline "$1")" == *"$MARKER_FLAG $DIR "* ]]
 }
 
 # ensure_installed installs the Debian rabbitmq-server package if missing.
 ensure_installed() {
   [[ -x "$RMQ_BIN/rabbitmq-server" ]] && command -v epmd >/dev/null && return 0
   log "RabbitMQ not found in $RMQ_BIN; installing the Debian package"
-  local -a sudo=()
-  if ((EUID != 0)); then
-    if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
-      die "run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rabbitmq-server"
-    fi
-    sudo=(sudo -n)
-  fi
   # The package's postinst may start the system broker on 5672; that is
   # left alone - our broker uses its own ports and node.
-  "${sudo[@]}" apt-get update </dev/null >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends rabbitmq-server </dev/null >&2
+  apt_install rabbitmq-server
   [[ -x "$RMQ_BIN/rabbitmq-server" ]] ||
     die "rabbitmq-server installed but $RMQ_BIN/rabbitmq-server is missing"
 }
@@ -211,17 +124,6 @@ start_cleanup() {
   do_stop || true
 }
 
-# abort_start SIG cleans up a start interrupted by SIG (Ctrl-C, kill), then
-# dies by that signal: a calling bash only reacts to Ctrl-C if its child was
-# killed by SIGINT, so exiting with a status would make it carry on.
-abort_start() {
-  trap '' INT TERM
-  log "start interrupted by SIG$1; cleaning up"
-  start_cleanup
-  trap - "$1"
-  kill -s "$1" "$$"
-}
-
 do_start() {
   ensure_installed
   mkdir -p "$DIR"
@@ -231,8 +133,8 @@ do_start() {
     die "a broker for $DIR is already running; run: $0 stop $DIR"
   fi
   trap start_cleanup EXIT
-  trap 'abort_start INT' INT
-  trap 'abort_start TERM' TERM
+  # Ctrl-C, kill: start_cleanup, then die by the signal (see abort_start).
+  abort_start_on_signals start_cleanup
   rm -rf "${DIR:?}/mnesia" "${DIR:?}/log" "${DIR:?}/home" "${DIR:?}/env" "${DIR:?}"/*.pid
   mkdir -p "$DIR/mnesia" "$DIR/log" "$DIR/home"
 
@@ -375,8 +277,7 @@ do_start() {
   start_done=1
   trap - EXIT INT TERM
 
-  local ms=$(($(now_ms) - t0))
-  log "$NODE ready at $url (dist $dist_port, epmd $epmd_port) - started in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+  log "$NODE ready at $url (dist $dist_port, epmd $epmd_port) - started in $(seconds $(($(now_ms) - t0)))s"
 }
 
 # ------------------------------------------------------------------- stop --
@@ -436,22 +337,14 @@ ctl_args=("${@:3}")
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/$(basename "${BASH_SOURCE[0]}")"
 # Only plain path characters: the path ends up in Erlang/RabbitMQ env vars
 # and command lines that are word-split by RabbitMQ's own shell scripts.
-[[ "$DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR must be a plain path without spaces or special characters: '$DIR'"
+check_dir
 case "$cmd" in
-start)
-  mkdir -p "$DIR"
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_start
-  ;;
+start) cmd_start ;;
 ctl)
   DIR="$(cd "$DIR" && pwd -P)"
   load_node_env
   ctl "${ctl_args[@]}"
   ;;
-stop)
-  [[ -d "$DIR" ]] || { log "nothing to stop: $DIR does not exist"; exit 0; }
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_stop
-  ;;
+stop) cmd_stop ;;
 *) usage ;;
 esac

@@ -33,86 +33,23 @@
 
 set -euo pipefail
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd -P)"
-readonly SCRIPT_DIR REPO_ROOT
+readonly LOG_NAME="s3"
+# log, die, usage and the helpers shared with the other server scripts.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 readonly VERSITYGW_MODULE="github.com/versity/versitygw"
 readonly VERSITYGW_VERSION="v1.8.0"
 readonly CACHE_DIR="${HYPERFLOW_CACHE:-$HOME/.cache/hyperflow}"
 readonly START_TIMEOUT="${HYPERFLOW_S3_TIMEOUT:-30}"
 readonly REGION="us-east-1"
 
-log() { printf 's3: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-usage() {
-  echo "usage: $0 start|stop DIR" >&2
-  exit 2
-}
-
 # ---------------------------------------------------------------- helpers --
-
-# now_ms prints the wall clock in milliseconds.
-now_ms() {
-  local t="${EPOCHREALTIME/[.,]/}" # microseconds, bash >= 5
-  echo $((t / 1000))
-}
-
-# seconds MS prints MS milliseconds as seconds with three decimals.
-seconds() { echo "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
-
-# free_port prints a free TCP port on 127.0.0.1.
-free_port() {
-  if command -v go >/dev/null 2>&1; then
-    (cd "$REPO_ROOT" && go run ./scripts/freeport 1)
-    return
-  fi
-  # Fallback without Go: probe random ports with bash's /dev/tcp; a refused
-  # connection means nothing listens there.
-  local port tries=0
-  while ((tries++ < 1000)); do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  die "could not find a free port"
-}
-
-# tcp_open PORT succeeds when something accepts TCP connections on
-# 127.0.0.1:PORT.
-tcp_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# cmdline PID prints the command line of PID with spaces for NULs (empty if
-# the process is gone).
-cmdline() {
-  { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true
-}
-
-# alive PID succeeds if PID is a live (non-zombie) process.
-alive() {
-  [[ -n "$1" ]] || return 1
-  kill -0 "$1" 2>/dev/null || return 1
-  local state
-  state="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
-  [[ "$state" != "Z" ]]
-}
 
 # ours PID succeeds if PID is the versitygw serving this DIR (checked before
 # it is signalled, in case the pid was reused).
 ours() {
   alive "$1" && [[ "$(cmdline "$1")" == *versitygw*" posix $DIR/data "* ]]
-}
-
-# read_pid FILE prints the pid stored in FILE (empty if none).
-read_pid() {
-  if [[ -f "$1" ]]; then tr -dc '0-9' <"$1"; fi
 }
 
 # random_key N prints N random alphanumeric characters.
@@ -154,27 +91,14 @@ ensure_installed() {
   log "installed versitygw $VERSITYGW_VERSION in $(seconds $(($(now_ms) - t0)))s"
 }
 
-show_log() {
-  [[ -s "$DIR/server.log" ]] || return 0
-  echo "----- tail of $DIR/server.log -----" >&2
-  tail -n 40 "$DIR/server.log" >&2
-}
+show_log() { show_tails "$DIR/server.log"; }
 
 # ------------------------------------------------------------------ start --
 
-# abort_start SIG cleans up a start interrupted by SIG, then dies by that
-# signal (so that a calling bash notices the Ctrl-C).
-abort_start() {
-  trap '' INT TERM
-  log "start interrupted by SIG$1; cleaning up"
-  do_stop || true
-  trap - "$1"
-  kill -s "$1" "$$"
-}
-
 do_start() {
-  trap 'abort_start INT' INT
-  trap 'abort_start TERM' TERM
+  # An interrupted start (Ctrl-C, kill) runs do_stop, then dies by the signal
+  # (so that a calling bash notices the Ctrl-C), see abort_start.
+  abort_start_on_signals do_stop
   ensure_installed
 
   if ours "$(read_pid "$DIR/server.pid")"; then
@@ -185,7 +109,7 @@ do_start() {
 
   local t0 port access secret
   t0="$(now_ms)"
-  port="$(free_port)"
+  port="$(free_ports 1)"
   [[ "$port" =~ ^[0-9]+$ ]] || die "could not get a free port"
   access="hf$(random_key 18)"
   secret="$(random_key 40)"
@@ -254,23 +178,4 @@ do_stop() {
 
 # ------------------------------------------------------------------- main --
 
-(($# == 2)) || usage
-cmd="$1"
-DIR="$2"
-[[ "$DIR" =~ ^[A-Za-z0-9._/+-]+$ ]] || die "DIR must be a plain path without spaces or special characters: '$DIR'"
-case "$cmd" in
-start)
-  mkdir -p "$DIR"
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_start
-  ;;
-stop)
-  [[ -d "$DIR" ]] || {
-    log "nothing to stop: $DIR does not exist"
-    exit 0
-  }
-  DIR="$(cd "$DIR" && pwd -P)"
-  do_stop
-  ;;
-*) usage ;;
-esac
+server_main "$@"
