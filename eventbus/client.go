@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 )
 
 // DefaultExchange is the topic exchange events are published to.
@@ -209,14 +210,6 @@ func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg
 	}
 }
 
-// RedactURL hides the password of an AMQP URL for logs and messages.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+// RedactURL hides the password of an AMQP URL for logs and messages (the
+// settings' rules: see config.RedactURL).
+func RedactURL(raw string) string { return config.RedactURL(raw) }
