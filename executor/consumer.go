@@ -39,6 +39,9 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 		return fmt.Errorf("consume %s: %w", e.cfg.Queue, err)
 	}
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	// The broker cancels the consumer when the queue is deleted (or its
+	// node fails): the channel stays open, only the deliveries end.
+	cancelled := ch.NotifyCancel(make(chan string, 1))
 
 	e.emit(context.Background(), nil, &eventbus.Event{
 		Type: eventbus.TypeExecutorReady, Hostname: e.hostname, Threads: e.cfg.Threads,
@@ -63,10 +66,16 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 			return nil
 		case d, ok := <-deliveries:
 			if !ok {
-				if cause := <-closed; cause != nil {
-					return fmt.Errorf("consumer channel closed: %w", cause)
+				select {
+				case cause := <-closed:
+					if cause != nil {
+						return fmt.Errorf("consumer channel closed: %w", cause)
+					}
+					return fmt.Errorf("consumer channel closed: %w", client.Err())
+				case <-cancelled:
+					ch.Close()
+					return fmt.Errorf("the broker cancelled the consumer of %s (queue deleted?)", e.cfg.Queue)
 				}
-				return fmt.Errorf("consumer channel closed: %w", client.Err())
 			}
 			e.dispatch(ctx, d)
 		}

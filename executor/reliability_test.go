@@ -77,6 +77,7 @@ func startExecutor(t *testing.T, o liveOpts) (ex *Executor, stop context.CancelF
 // engine plays the HyperFlow engine: it sends jobs and collects replies.
 type engine struct {
 	t       *testing.T
+	c       *amqp.Connection
 	ch      *amqp.Channel
 	queue   string
 	replyTo string
@@ -106,7 +107,7 @@ func newEngine(t *testing.T, url, queue string, queueArgs amqp.Table) *engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &engine{t: t, ch: ch, queue: queue, replyTo: q.Name, replies: map[string][]eventbus.Reply{}}
+	e := &engine{t: t, c: conn, ch: ch, queue: queue, replyTo: q.Name, replies: map[string][]eventbus.Reply{}}
 	go func() {
 		for d := range deliveries {
 			var r eventbus.Reply
@@ -120,6 +121,8 @@ func newEngine(t *testing.T, url, queue string, queueArgs amqp.Table) *engine {
 	}()
 	return e
 }
+
+func (e *engine) conn() *amqp.Connection { return e.c }
 
 func (e *engine) send(job map[string]any) string {
 	e.t.Helper()
@@ -513,5 +516,42 @@ func TestLiveFlowControlPausesReplies(t *testing.T) {
 	}
 	if n := runsIn(t, dir); n != 1 {
 		t.Errorf("ran %d times", n)
+	}
+}
+
+// TestLiveQueueDeleted: an operator deletes the job queue under a running
+// executor. The broker cancels the consumer; the executor reconnects,
+// declares the queue again and goes on serving (it used to hang here).
+func TestLiveQueueDeleted(t *testing.T) {
+	url := testenv.AMQPURL(t)
+	queue := "hyperflow.jobs.deleted-" + uuid.NewString()[:8]
+	ex, stop, done := startExecutor(t, liveOpts{url: url, queue: queue, threads: 1})
+	eng := newEngine(t, url, queue, nil)
+	if _, err := eng.ch.QueueDelete(queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a reconnection", func() bool { return ex.reconnects.Load() >= 1 })
+	waitFor(t, 20*time.Second, "the queue declared again", func() bool {
+		ch, err := eng.conn().Channel()
+		if err != nil {
+			return false
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		return err == nil
+	})
+	id := eng.send(map[string]any{"executable": "/bin/echo", "args": []any{"again"},
+		"options": map[string]any{"storage": "local", "workdir": t.TempDir()}})
+	if r := eng.await(id, 20*time.Second); r[0].ExitStatus != 0 || r[0].Stdout != "again\n" {
+		t.Errorf("reply after the queue came back: %+v", r[0])
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("executor did not stop")
 	}
 }

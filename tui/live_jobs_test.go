@@ -16,10 +16,8 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
@@ -40,28 +38,8 @@ func TestModelFollowsLiveExecutor(t *testing.T) {
 	cfg.Storage = "nfs"
 	cfg.TmpDir = t.TempDir()
 	cfg.HeartbeatInterval = time.Second
-	reg, err := storage.NewRegistry(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	ex, err := executor.New(cfg, executor.Params{Storages: reg, Ready: func() { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exCtx, stopEx := context.WithCancel(context.Background())
-	exDone := make(chan error, 1)
-	go func() { exDone <- ex.Run(exCtx) }()
-	t.Cleanup(func() {
-		stopEx()
-		<-exDone
-		deleteQueue(t, url, queue)
-	})
-	select {
-	case <-ready:
-	case err := <-exDone:
-		t.Fatalf("executor stopped before ready: %v", err)
-	}
+	ex := runExecutor(t, cfg)
+	t.Cleanup(func() { deleteQueue(t, url, queue) })
 
 	// The jobs: staged ones that succeed, commands that fail, commands
 	// that cannot start.

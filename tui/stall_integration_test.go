@@ -89,35 +89,8 @@ func TestStalledTransferLive(t *testing.T) {
 	cfg.HeartbeatInterval = time.Second
 	cfg.ProgressInterval = 200 * time.Millisecond
 	cfg.ConsumerTimeout = time.Hour
-	reg, err := storage.NewRegistry(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	ex, err := executor.New(cfg, executor.Params{Storages: reg, Ready: func() { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	exCtx, stopEx := context.WithCancel(context.Background())
-	exDone := make(chan error, 1)
-	go func() { exDone <- ex.Run(exCtx) }()
-	t.Cleanup(func() {
-		unstall()
-		stopEx()
-		select {
-		case <-exDone:
-		case <-time.After(30 * time.Second):
-			ex.Kill()
-		}
-		deleteQueue(t, url, queue)
-	})
-	select {
-	case <-ready:
-	case err := <-exDone:
-		t.Fatalf("executor stopped before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("executor not ready after 30s")
-	}
+	runExecutor(t, cfg)
+	t.Cleanup(func() { deleteQueue(t, url, queue) })
 
 	// The engine sends the job.
 	jobID := uuid.NewString()
@@ -263,4 +236,40 @@ func deleteQueue(t *testing.T, url, queue string) {
 		ch.ExchangeDelete(queue+".events", false, false)
 		ch.Close()
 	}
+}
+
+// runExecutor runs an executor in-process with cfg until the test ends
+// (stop, then Kill if it does not stop within 30 s) and returns it once its
+// consumer runs.
+func runExecutor(t *testing.T, cfg config.Settings) *executor.Executor {
+	t.Helper()
+	reg, err := storage.NewRegistry(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	ex, err := executor.New(cfg, executor.Params{Storages: reg, Ready: func() { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ex.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			ex.Kill()
+			<-done
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("executor stopped before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("executor not ready after 30s")
+	}
+	return ex
 }
