@@ -120,20 +120,28 @@ func (d *decoder) object(field func(key []byte) error) error {
 		if err := field(key); err != nil {
 			return err
 		}
-		d.ws()
-		if d.i >= len(d.b) {
-			return d.syntax("in an object")
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return nil
-		default:
-			return d.syntax("in an object")
+		if end, err := d.separator('}', "in an object"); end || err != nil {
+			return err
 		}
 	}
+}
+
+// separator reads what follows a member or element: ',' (more follow) or
+// the closing byte (end reports it).
+func (d *decoder) separator(closing byte, where string) (end bool, err error) {
+	d.ws()
+	if d.i >= len(d.b) {
+		return false, d.syntax(where)
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, nil
+	case closing:
+		d.i++
+		return true, nil
+	}
+	return false, d.syntax(where)
 }
 
 // array reads an array, calling elem for each element.
@@ -156,18 +164,8 @@ func (d *decoder) array(elem func() error) error {
 		if err := elem(); err != nil {
 			return err
 		}
-		d.ws()
-		if d.i >= len(d.b) {
-			return d.syntax("in an array")
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return nil
-		default:
-			return d.syntax("in an array")
+		if end, err := d.separator(']', "in an array"); end || err != nil {
+			return err
 		}
 	}
 }
