@@ -11,7 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // DefaultExchange is the topic exchange events are published to.
@@ -60,7 +60,7 @@ func DialNamed(rawURL, name string, log *slog.Logger) (*Client, error) {
 	}
 	conn, err := amqp.DialConfig(rawURL, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to broker %s: %w", RedactURL(rawURL), err)
+		return nil, fmt.Errorf("connect to broker %s: %w", redact.URL(rawURL), err)
 	}
 	pub, err := conn.Channel()
 	if err != nil {
@@ -209,7 +209,3 @@ func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg
 		return fmt.Errorf("publish to %q with key %q: waiting for confirmation: %w", exchange, key, ctx.Err())
 	}
 }
-
-// RedactURL hides the password of an AMQP URL for logs and messages (the
-// settings' rules: see config.RedactURL).
-func RedactURL(raw string) string { return config.RedactURL(raw) }

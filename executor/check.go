@@ -8,6 +8,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -34,7 +35,7 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 	add(fmt.Sprintf("temporary directory %s writable", cfg.TmpDir), checkWritable(cfg.TmpDir))
 
 	client, err := eventbus.Dial(cfg.AMQPURL.Reveal(), nil)
-	add("broker "+eventbus.RedactURL(cfg.AMQPURL.Reveal())+" reachable", err)
+	add("broker "+redact.URL(cfg.AMQPURL.Reveal())+" reachable", err)
 	if err != nil {
 		return out
 	}

@@ -7,6 +7,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // serve declares the queue and exchange on a new connection and hands
@@ -48,7 +49,7 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 		Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
 	})
 	e.log.Info("executor ready", "executor", e.id, "queue", e.cfg.Queue, "threads", e.cfg.Threads,
-		"storage", e.cfg.Storage, "broker", eventbus.RedactURL(e.cfg.AMQPURL.Reveal()))
+		"storage", e.cfg.Storage, "broker", redact.URL(e.cfg.AMQPURL.Reveal()))
 	if e.ready != nil && e.readyCalled.CompareAndSwap(false, true) {
 		e.ready()
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -64,27 +64,15 @@ func (e *Executor) Stats() Stats {
 	}
 }
 
-// Reconnect backoff: capped exponential with jitter.
-const (
-	reconnectFirst = 500 * time.Millisecond
-	reconnectMax   = 30 * time.Second
-	finishedMemory = 10000 // finished job ids remembered to answer redeliveries
-)
+// finishedMemory is how many finished job ids are remembered to answer
+// redeliveries.
+const finishedMemory = 10000
 
 // Executor takes jobs from the job queue and runs them, up to
 // Settings.Threads at a time, each on a numbered worker slot.
 //
-// Goroutines and what they own: Run owns the connection loop and the
-// consumer channel and hands each delivery to a job goroutine with a free
-// slot; a job goroutine owns its jobRun and settles its own deliveries; the
-// heartbeat goroutine only reads the shared counters and the running table
-// (atomics and mu). The tracker has its own lock.
-//
-// Shutdown, in order: (1) ctx is cancelled: the consumer is cancelled and
-// deliveries not yet started go back to the queue; (2) running jobs get
-// ShutdownGrace to finish and be answered; (3) then, or at once on Kill, their
-// process groups are killed and their deliveries returned to the queue
-// unanswered; (4) executor.stopped is published and the connection closed.
+// See the package documentation for the goroutines, what each owns, and the
+// shutdown order.
 type Executor struct {
 	cfg      config.Settings
 	log      *slog.Logger
@@ -265,31 +253,26 @@ func (e *Executor) waitJobs() bool {
 	return killed
 }
 
-// connect dials the broker, retrying with capped exponential backoff and
-// jitter until ctx is done or ConnectAttempts attempts failed.
+// connect dials the broker, retrying with the reconnection policy
+// (eventbus.Backoff) until ctx is done or ConnectAttempts attempts failed.
 func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
 	url := e.cfg.AMQPURL.Reveal()
-	delay := reconnectFirst
+	var backoff eventbus.Backoff
 	for attempt := 1; ; attempt++ {
 		client, err := eventbus.DialNamed(url, "hyperflow-executor "+e.id, e.log)
 		if err == nil {
 			if attempt > 1 {
-				e.log.Info("connected to the broker", "broker", eventbus.RedactURL(url), "attempts", attempt)
+				e.log.Info("connected to the broker", "broker", redact.URL(url), "attempts", attempt)
 			}
 			return client, nil
 		}
 		if max := e.cfg.ConnectAttempts; max > 0 && attempt >= max {
 			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
 		}
-		wait := delay/2 + rand.N(delay)
+		wait := backoff.Next()
 		e.log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !eventbus.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
-		delay = min(delay*2, reconnectMax)
 	}
 }

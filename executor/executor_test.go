@@ -298,7 +298,7 @@ func TestFailuresAreAnswered(t *testing.T) {
 // TestBadFixtures runs every bad message of the wire fixtures: each gets a
 // -2 reply naming the problem, is rejected without requeue, and runs nothing.
 func TestBadFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/wire/bad/*")
+	files, _ := filepath.Glob("job/testdata/wire/bad/*")
 	if len(files) < 10 {
 		t.Fatalf("only %d bad fixtures found", len(files))
 	}

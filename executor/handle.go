@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sort"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/job"
 )
 
 // handle runs one delivery on a slot, answers it and settles it (and any
@@ -98,7 +98,7 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 
 // admitMessage refuses messages that must not run (too large, delivered
 // too often) and parses the rest.
-func (e *Executor) admitMessage(d amqp.Delivery) (*Job, error) {
+func (e *Executor) admitMessage(d amqp.Delivery) (*job.Job, error) {
 	if max := e.cfg.MaxMessageSize; len(d.Body) > max {
 		return nil, fmt.Errorf("message refused: %d bytes is over max_message_size (%d bytes)", len(d.Body), max)
 	}
@@ -108,7 +108,7 @@ func (e *Executor) admitMessage(d amqp.Delivery) (*Job, error) {
 				"the job may crash its executor", n, max)
 		}
 	}
-	return ParseJob(d.Body)
+	return job.Parse(d.Body)
 }
 
 // deliveryCount reads the x-delivery-count header quorum queues set on
@@ -227,71 +227,6 @@ func (e *Executor) publishEvent(ctx context.Context, r *jobRun, ev *eventbus.Eve
 		e.log.Debug("event dropped", "type", ev.Type, "err", err)
 	default:
 		e.log.Warn("publish event", "type", ev.Type, "err", err)
-	}
-}
-
-func (e *Executor) setRunning(r *jobRun, rj eventbus.RunningJob) {
-	e.mu.Lock()
-	e.running[r.slot] = rj
-	e.mu.Unlock()
-}
-
-func (e *Executor) clearRunning(r *jobRun) {
-	e.mu.Lock()
-	delete(e.running, r.slot)
-	e.mu.Unlock()
-}
-
-func (e *Executor) setPhase(r *jobRun, phase string) {
-	e.mu.Lock()
-	rj := e.running[r.slot]
-	rj.Phase = phase
-	rj.Since = eventbus.Timestamp(time.Now())
-	e.running[r.slot] = rj
-	e.mu.Unlock()
-}
-
-// heartbeat publishes executor.heartbeat every HeartbeatInterval until ctx
-// is done (nothing while disconnected).
-func (e *Executor) heartbeat(ctx context.Context) {
-	t := time.NewTicker(e.cfg.HeartbeatInterval)
-	defer t.Stop()
-	e.lastTick.Store(time.Now().UnixNano())
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			e.lastTick.Store(now.UnixNano())
-			e.emit(ctx, nil, e.heartbeatEvent())
-		}
-	}
-}
-
-func (e *Executor) heartbeatEvent() *eventbus.Event {
-	e.mu.Lock()
-	running := make([]eventbus.RunningJob, 0, len(e.running))
-	for _, rj := range e.running {
-		running = append(running, rj)
-	}
-	e.mu.Unlock()
-	sort.Slice(running, func(i, j int) bool { return running[i].Thread < running[j].Thread })
-	return &eventbus.Event{
-		Type: eventbus.TypeExecutorHeartbeat,
-		// What executor.ready said, for monitors started later.
-		Hostname: e.hostname, Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
-		Busy:       eventbus.Ptr(int(e.busy.Load())),
-		Threads:    e.cfg.Threads,
-		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),
-		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
-		Running:    &running,
-		Interval:   e.cfg.HeartbeatInterval.Seconds(),
-		ConsumerTimeout: func() float64 {
-			if e.cfg.ConsumerTimeout > 0 {
-				return e.cfg.ConsumerTimeout.Seconds()
-			}
-			return defaultConsumerTimeout.Seconds()
-		}(),
 	}
 }
 

@@ -15,9 +15,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/collector"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/app/collector"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -141,7 +141,7 @@ func TestLive500Jobs(t *testing.T) {
 	shared := t.TempDir()
 	os.WriteFile(filepath.Join(shared, "in.dat"), []byte("0123456789"), 0o644)
 	local := t.TempDir()
-	badFiles, _ := filepath.Glob("testdata/wire/bad/*")
+	badFiles, _ := filepath.Glob("job/testdata/wire/bad/*")
 
 	lines := startCollector(t, l)
 

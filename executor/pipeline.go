@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/job"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/runner"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -22,7 +24,7 @@ type jobRun struct {
 	id          string
 	slot        int
 	redelivered bool
-	job         *Job
+	job         *job.Job
 	storage     string // the backend's name, once known
 	ps          phaseState
 	metrics     eventbus.Metrics
@@ -102,7 +104,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	if timeout == 0 {
 		timeout = e.cfg.JobTimeout
 	}
-	res := Run(ctx, Command{
+	res := runner.Run(ctx, runner.Command{
 		Path:     job.Executable,
 		Args:     job.Args,
 		Env:      e.jobEnv(job.Env),
@@ -153,7 +155,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 }
 
 // commandError is the exception of a command that did not exit with 0.
-func commandError(res Result) string {
+func commandError(res runner.Result) string {
 	switch {
 	case res.ExitStatus == eventbus.ExitNotStarted, res.ExitStatus == eventbus.ExitTimeout:
 		if res.Err != nil {

@@ -192,25 +192,3 @@ func procUsage(pid, pgid int, page int64) (rss int64, cpu float64, ok bool) {
 	pages, _ := strconv.ParseInt(f[21], 10, 64)
 	return pages * page, float64(ut+st) / ticks, true
 }
-
-// deadline is when the broker would time out a delivery received at t.
-func (e *Executor) deadline(t time.Time) float64 {
-	timeout := e.cfg.ConsumerTimeout
-	if timeout == 0 {
-		timeout = defaultConsumerTimeout
-	}
-	return eventbus.Timestamp(t.Add(timeout))
-}
-
-// redelivered records that the running job id got a new delivery (its
-// acknowledgement deadline starts again).
-func (e *Executor) redelivered(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for slot, rj := range e.running {
-		if rj.ID == id {
-			rj.Deadline = e.deadline(time.Now())
-			e.running[slot] = rj
-		}
-	}
-}

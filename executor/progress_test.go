@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/runner"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
@@ -109,10 +110,10 @@ func TestProgressEvents(t *testing.T) {
 
 func TestGroupUsageSeesTheCommand(t *testing.T) {
 	dir := t.TempDir()
-	res := make(chan Result, 1)
+	res := make(chan runner.Result, 1)
 	pids := make(chan int, 1)
 	go func() {
-		res <- Run(context.Background(), Command{Path: "/bin/sh", Dir: dir,
+		res <- runner.Run(context.Background(), runner.Command{Path: "/bin/sh", Dir: dir,
 			Args:    []string{"-c", "head -c 40000000 /dev/zero | tail -c 40000000 > /dev/null & sleep 1; wait"},
 			OnStart: func(pid int) { pids <- pid }})
 	}()

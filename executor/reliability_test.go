@@ -19,7 +19,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/plgdatatest"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/plgdatatest"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 

@@ -19,7 +19,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage/storagetest"
 )

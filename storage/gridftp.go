@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 const (
@@ -81,7 +82,7 @@ func (g *GridFTP) Open(_ context.Context, opts Options) (Session, error) {
 	}
 	u, err := url.Parse(prefix) // err quotes prefix, which may hold a password
 	if err != nil || u.Scheme == "" || u.Opaque != "" || (u.Host == "" && u.Scheme != "file") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, &OptionError{Option: "prefix", Msg: fmt.Sprintf("%s is not a URL such as gsiftp://host/path or ftp://host:port/path", config.RedactURL(prefix))}
+		return nil, &OptionError{Option: "prefix", Msg: fmt.Sprintf("%s is not a URL such as gsiftp://host/path or ftp://host:port/path", redact.URL(prefix))}
 	}
 	tool, err := exec.LookPath(gridftpTool)
 	if err != nil {
@@ -107,7 +108,7 @@ type gridftpSession struct {
 }
 
 func (s *gridftpSession) SharedDir() string { return "" }
-func (s *gridftpSession) String() string    { return config.RedactURL(s.prefix) }
+func (s *gridftpSession) String() string    { return redact.URL(s.prefix) }
 
 // remote returns the URL of a file name: the prefix, "/", the name's
 // segments escaped.
@@ -146,7 +147,7 @@ func (s *gridftpSession) Get(ctx context.Context, name, dst string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("%s reported success, but: %w", gridftpTool, err)
 	}
-	s.g.log.Debug("downloaded", "url", config.RedactURL(src), "bytes", fi.Size())
+	s.g.log.Debug("downloaded", "url", redact.URL(src), "bytes", fi.Size())
 	return fi.Size(), nil
 }
 
@@ -167,7 +168,7 @@ func (s *gridftpSession) Put(ctx context.Context, name, src string) (int64, erro
 	if err := s.copy(ctx, local, dst, false, "-cd"); err != nil {
 		return 0, err
 	}
-	s.g.log.Debug("uploaded", "url", config.RedactURL(dst), "bytes", fi.Size())
+	s.g.log.Debug("uploaded", "url", redact.URL(dst), "bytes", fi.Size())
 	return fi.Size(), nil
 }
 
@@ -176,7 +177,7 @@ func (s *gridftpSession) Put(ctx context.Context, name, src string) (int64, erro
 // wraps ErrNotExist).
 func (s *gridftpSession) copy(ctx context.Context, from, to string, download bool, flags ...string) error {
 	args := append(append([]string{}, flags...), from, to)
-	shown := gridftpTool + " " + strings.Join(append(append([]string{}, flags...), config.RedactURL(from), config.RedactURL(to)), " ")
+	shown := gridftpTool + " " + strings.Join(append(append([]string{}, flags...), redact.URL(from), redact.URL(to)), " ")
 	delay := gridftpBackoff
 	for attempt := 1; ; attempt++ {
 		out, err := s.run(ctx, args)

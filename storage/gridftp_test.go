@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage/storagetest"
 )

@@ -22,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // PLGDataUploadLimit is the PL-Grid Data service's limit on one uploaded
@@ -87,7 +88,7 @@ func NewPLGData(cfg config.PLGData, log *slog.Logger) *PLGData {
 	}
 	if u, err := url.Parse(endpoint); err == nil && u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		log.Warn("plgdata.endpoint is plain http: proxy certificates would travel unencrypted",
-			"endpoint", config.RedactURL(endpoint))
+			"endpoint", redact.URL(endpoint))
 	}
 	transport := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
@@ -140,7 +141,7 @@ func (p *PLGData) Open(_ context.Context, opts Options) (Session, error) {
 	}
 	base, err := url.Parse(p.endpoint)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("plgdata.endpoint %s: not an http:// or https:// URL", config.RedactURL(p.endpoint))
+		return nil, fmt.Errorf("plgdata.endpoint %s: not an http:// or https:// URL", redact.URL(p.endpoint))
 	}
 	base.RawQuery, base.Fragment = "", ""
 	if _, err := p.readProxy(); err != nil {
@@ -213,7 +214,7 @@ type plgSession struct {
 func (s *plgSession) SharedDir() string { return "" }
 
 func (s *plgSession) String() string {
-	return "plgdata " + config.RedactURL(s.base.String()) + " prefix /" + strings.Join(s.prefix, "/")
+	return "plgdata " + redact.URL(s.base.String()) + " prefix /" + strings.Join(s.prefix, "/")
 }
 
 // url returns {endpoint}/{op}/{prefix}/{rel}, each segment escaped, without

@@ -201,7 +201,7 @@ func TestAMQPSourceRetries(t *testing.T) {
 			if n.State != ConnDown {
 				continue
 			}
-			if !strings.Contains(n.Text, "retrying in 1s") {
+			if !strings.Contains(n.Text, "retrying in ") || !strings.Contains(n.Text, "127.0.0.1:1") {
 				t.Errorf("notice %q", n.Text)
 			}
 			cancel()

@@ -17,7 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/record"
 )
 

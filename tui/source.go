@@ -2,15 +2,14 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/record"
 )
 
@@ -79,12 +78,6 @@ func newSource(label string, replay bool) (*Source, chan eventbus.Message) {
 		done: make(chan struct{})}, events
 }
 
-// Reconnection delays of the broker source.
-const (
-	reconnectMin = time.Second
-	reconnectMax = 30 * time.Second
-)
-
 // AMQPSource says which events to subscribe to.
 type AMQPSource struct {
 	URL      string
@@ -97,25 +90,37 @@ type AMQPSource struct {
 
 // StartAMQP subscribes to the events exchange through an exclusive,
 // auto-delete queue of its own and delivers the events until ctx is done.
-// A lost or refused connection is retried with a growing delay (1 s to
-// 30 s), reported on Notices. Every event is recorded to rec first when
-// rec is not nil.
+// A lost or refused connection is retried with the broker policy's growing
+// delay (eventbus.Follower), reported on Notices. Every event is recorded
+// to rec first when rec is not nil.
 func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *slog.Logger) *Source {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	src, out := newSource(hostOf(cfg.URL), false)
+	f := &eventbus.Follower{
+		URL: cfg.URL, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
+		FailFast: cfg.FailFast, Log: log,
+		Notify: func(n eventbus.FollowNotice) {
+			src.note(Notice{State: connStates[n.State], Text: n.Text, Err: n.Err})
+		},
+	}
 	go func() {
 		defer close(src.done)
 		defer close(out)
-		src.err = src.runAMQP(ctx, cfg, rec, out, log)
+		rs := &recordState{rec: rec}
+		src.err = f.Run(ctx, func(msg eventbus.Message) error { return src.pass(ctx, rs, msg, out) })
 	}()
 	return src
 }
 
+// connStates maps the follower's states to the source's.
+var connStates = map[eventbus.FollowState]ConnState{
+	eventbus.FollowConnecting: ConnConnecting,
+	eventbus.FollowUp:         ConnUp,
+	eventbus.FollowDown:       ConnDown,
+}
+
 // hostOf is the host:port of a broker URL, without credentials.
 func hostOf(rawURL string) string {
-	r := eventbus.RedactURL(rawURL)
+	r := redact.URL(rawURL)
 	if _, rest, ok := strings.Cut(r, "://"); ok {
 		if _, h, ok := strings.Cut(rest, "@"); ok {
 			rest = h
@@ -125,79 +130,37 @@ func hostOf(rawURL string) string {
 	return r
 }
 
-func (s *Source) runAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, out chan<- eventbus.Message, log *slog.Logger) error {
-	delay := reconnectMin
-	where := eventbus.RedactURL(cfg.URL)
-	for attempt := 0; ; attempt++ {
-		s.note(Notice{State: ConnConnecting, Text: "connecting to " + where})
-		connected, err := s.subscribe(ctx, cfg, rec, out, log)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if cfg.FailFast && attempt == 0 && !connected {
-			return err
-		}
-		if connected {
-			delay = reconnectMin
-		}
-		log.Warn("events connection lost; connecting again", "err", err, "in", delay)
-		s.note(Notice{State: ConnDown, Err: err, Text: fmt.Sprintf("%v; retrying in %s", err, delay)})
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		delay = min(2*delay, reconnectMax)
-	}
+// recordState is a source's recorder and whether it failed.
+type recordState struct {
+	rec    *record.Recorder
+	failed bool
 }
 
-// subscribe runs one connection until ctx is done or it is lost.
-func (s *Source) subscribe(ctx context.Context, cfg AMQPSource, rec *record.Recorder, out chan<- eventbus.Message, log *slog.Logger) (connected bool, err error) {
-	client, err := eventbus.DialNamed(cfg.URL, "hyperflow-top", log)
-	if err != nil {
-		return false, err
+// pass records msg (the first recording error stops the recording and is
+// noticed), counts it and hands it over, unless ctx is done.
+func (s *Source) pass(ctx context.Context, rs *recordState, msg eventbus.Message, out chan<- eventbus.Message) error {
+	if rs.rec != nil && !rs.failed {
+		if err := rs.rec.Record(msg); err != nil {
+			rs.failed = true
+			s.note(Notice{State: ConnUp, Err: err, Text: "recording stopped: " + err.Error()})
+		}
 	}
-	defer client.Close()
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := client.Subscribe(subCtx, cfg.Exchange, cfg.Bindings...)
-	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", cfg.Exchange, err)
+	s.count.Add(1)
+	select {
+	case out <- msg:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	bindings := strings.Join(cfg.Bindings, " ")
-	if bindings == "" {
-		bindings = "#"
-	}
-	text := fmt.Sprintf("connected to %s, exchange %s, binding %s", eventbus.RedactURL(cfg.URL), cfg.Exchange, bindings)
-	log.Info(text)
-	s.note(Notice{State: ConnUp, Text: text})
-	if err := s.forward(ctx, sub.C, rec, out); err != nil {
-		return true, err
-	}
-	if err := client.Err(); err != nil {
-		return true, err
-	}
-	return true, errors.New("subscription ended")
 }
 
 // forward records and hands over the events of in until it is closed or
 // ctx is done.
 func (s *Source) forward(ctx context.Context, in <-chan eventbus.Message, rec *record.Recorder, out chan<- eventbus.Message) error {
-	recErr := false
+	rs := &recordState{rec: rec}
 	for msg := range in {
-		if rec != nil && !recErr {
-			if err := rec.Record(msg); err != nil {
-				recErr = true
-				s.note(Notice{State: ConnUp, Err: err, Text: "recording stopped: " + err.Error()})
-			}
-		}
-		s.count.Add(1)
-		select {
-		case out <- msg:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.pass(ctx, rs, msg, out); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -24,8 +24,8 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/plgdatatest"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/plgdatatest"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/submit"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/app/submit"
 )
 
 const (

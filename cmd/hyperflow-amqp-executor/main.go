@@ -19,8 +19,8 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/metrics"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/service"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/metrics"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/systemd"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	met := metrics.New(func() executor.Stats { return ex.Stats() }, cfg.HeartbeatInterval)
 	ex, err = executor.New(cfg, executor.Params{
 		Logger: log, Version: version, Storages: storages,
-		Ready: service.Ready, Stopping: service.Stopping, JobFinished: met.JobFinished,
+		Ready: systemd.Ready, Stopping: systemd.Stopping, JobFinished: met.JobFinished,
 	})
 	if err != nil {
 		log.Error("executor setup", "err", err)
@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	wdCtx, stopWatchdog := context.WithCancel(context.Background())
 	defer stopWatchdog()
-	go service.Watchdog(wdCtx, met.Healthy)
+	go systemd.Watchdog(wdCtx, met.Healthy)
 
 	stopProfiles := startProfiles(log)
 	defer stopProfiles()

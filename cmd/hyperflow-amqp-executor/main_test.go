@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
 var binary string

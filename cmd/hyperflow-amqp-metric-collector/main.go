@@ -1,6 +1,6 @@
 // Command hyperflow-amqp-metric-collector prints one tab-separated line per
 // finished job seen on the events exchange, as the original executor's
-// collector did. See package internal/collector.
+// collector did. See package internal/app/collector.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/collector"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/app/collector"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command hyperflow-submit sends jobs to hyperflow-amqp-executor workers the
 // way the HyperFlow engine does, for one job (its reply printed, its exit
-// status returned) or as a load test (--count). See package internal/submit.
+// status returned) or as a load test (--count). See package internal/app/submit.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/submit"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/app/submit"
 )
 
 func main() {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // Built-in defaults of the settings that have a fixed one. Default returns
@@ -285,10 +287,10 @@ func checkAMQPURL(raw string) error {
 	}
 	u, err := url.Parse(raw) // err quotes raw: never show it
 	if err != nil {
-		return fmt.Errorf("not a valid URL: %s", RedactURL(raw))
+		return fmt.Errorf("not a valid URL: %s", redact.URL(raw))
 	}
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
-		return fmt.Errorf("scheme must be amqp or amqps: %s", RedactURL(raw))
+		return fmt.Errorf("scheme must be amqp or amqps: %s", redact.URL(raw))
 	}
 	return nil
 }
@@ -296,7 +298,7 @@ func checkAMQPURL(raw string) error {
 func checkHTTPURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an http:// or https:// URL, got %q", RedactURL(raw))
+		return fmt.Errorf("must be an http:// or https:// URL, got %q", redact.URL(raw))
 	}
 	return nil
 }

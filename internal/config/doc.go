@@ -69,7 +69,7 @@
 // # Secrets
 //
 // The AMQP URL and the S3 secret key are of type Secret, which prints as
-// "***" (a URL with only its password masked, see RedactURL) through fmt,
+// "***" (a URL with only its password masked, see redact.URL) through fmt,
 // slog and encoders; Secret.Reveal gives the value. Settings.LogValue logs
 // every setting with secrets redacted.
 package config

@@ -4,14 +4,14 @@
 // the outputs landed in the bucket, directory or GridFTP path with the right
 // bytes.
 //
-// Servers come from scripts/with-servers.sh (see internal/testenv):
+// Servers come from scripts/with-servers.sh (see internal/testing/testenv):
 //
 //	scripts/with-servers.sh --rabbitmq --s3 --gridftp -- go test -count=1 ./internal/e2e/
 //
 // The broker is required by every test; the S3 server (cloud) and the
 // GridFTP server (gridftp) only by their backend's subtests. PL-Grid Data
 // has no public server: the test runs the reference server of
-// internal/plgdatatest on 127.0.0.1. Nothing leaves loopback: the executor
+// internal/testing/plgdatatest on 127.0.0.1. Nothing leaves loopback: the executor
 // and hyperflow-submit get a minimal environment (no proxy settings, a
 // private HOME) with every endpoint on 127.0.0.1.
 package e2e
@@ -43,8 +43,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/plgdatatest"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/plgdatatest"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
 // The binaries under test, built by TestMain.

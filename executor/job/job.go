@@ -1,4 +1,4 @@
-package executor
+package job
 
 import (
 	"bytes"
@@ -38,35 +38,35 @@ type Job struct {
 	Signals []byte
 }
 
-// JobError is the error ParseJob returns: Field names the offending part of the message in a
+// Error is the error Parse returns: Field names the offending part of the message in a
 // path-like form ("args[2]", "env.X", "inputs[0].files", "options.timeout"); it is "" for
 // errors about the message as a whole (not JSON, not an object).
-type JobError struct {
+type Error struct {
 	Field string
 	Msg   string
 }
 
-func (e *JobError) Error() string {
+func (e *Error) Error() string {
 	if e.Field == "" {
 		return e.Msg
 	}
 	return e.Field + ": " + e.Msg
 }
 
-func jobErr(field, format string, a ...any) *JobError {
-	return &JobError{Field: field, Msg: fmt.Sprintf(format, a...)}
+func jobErr(field, format string, a ...any) *Error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
 // wireJob is the single decoding of a message body. Every field is untyped so that a wrong type
-// is reported by ParseJob with the field's name, not by encoding/json. The text of the signal
+// is reported by Parse with the field's name, not by encoding/json. The text of the signal
 // arrays is kept too, to be written to signals.json as received.
 type wireJob struct {
 	Executable, Args, Env, Inputs, Outputs, Options any
 	InputsText, OutputsText                         []byte
 }
 
-// ParseJob parses and validates a job message body (wire.md §1). Unknown fields are ignored;
-// null counts as absent for every optional field. Every error is a *JobError whose text names
+// Parse parses and validates a job message body (wire.md §1). Unknown fields are ignored;
+// null counts as absent for every optional field. Every error is a *Error whose text names
 // the field (and the file, for a refused file name); a body that is not JSON gives
 // "message is not valid JSON: <cause>".
 //
@@ -78,7 +78,7 @@ type wireJob struct {
 // args, env) may contain a NUL byte, which exec would refuse. Numbers in args and env are
 // formatted with FormatNumber, and Substitute is applied to every arg and env value (not to the
 // executable).
-func ParseJob(body []byte) (*Job, error) {
+func Parse(body []byte) (*Job, error) {
 	var w wireJob
 	if err := decodeBody(body, &w); err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func decodeBody(body []byte, w *wireJob) error {
 		if err := decodeJSONValue(body, &v); err != nil {
 			return err
 		}
-		return &JobError{Msg: "message must be a JSON object, got " + jsonTypeName(v)}
+		return &Error{Msg: "message must be a JSON object, got " + jsonTypeName(v)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -186,7 +186,7 @@ func decodeBody(body []byte, w *wireJob) error {
 		return notJSON(eofInObject(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &JobError{Msg: "message is not valid JSON: unexpected data after the top-level value"}
+		return &Error{Msg: "message is not valid JSON: unexpected data after the top-level value"}
 	}
 	return nil
 }
@@ -213,22 +213,22 @@ func decodeJSONValue(body []byte, v any) error {
 		return notJSON(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &JobError{Msg: "message is not valid JSON: unexpected data after the top-level value"}
+		return &Error{Msg: "message is not valid JSON: unexpected data after the top-level value"}
 	}
 	return nil
 }
 
-func notJSON(err error) *JobError {
+func notJSON(err error) *Error {
 	var syn *json.SyntaxError
 	switch {
 	case errors.Is(err, io.EOF):
-		return &JobError{Msg: "message is not valid JSON: the message is empty"}
+		return &Error{Msg: "message is not valid JSON: the message is empty"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &JobError{Msg: "message is not valid JSON: unexpected end of input (truncated message?)"}
+		return &Error{Msg: "message is not valid JSON: unexpected end of input (truncated message?)"}
 	case errors.As(err, &syn):
-		return &JobError{Msg: fmt.Sprintf("message is not valid JSON: %v (at byte %d)", err, syn.Offset)}
+		return &Error{Msg: fmt.Sprintf("message is not valid JSON: %v (at byte %d)", err, syn.Offset)}
 	default:
-		return &JobError{Msg: "message is not valid JSON: " + err.Error()}
+		return &Error{Msg: "message is not valid JSON: " + err.Error()}
 	}
 }
 
@@ -255,10 +255,10 @@ func jsonTypeName(v any) string {
 func parseExecutable(v any) (string, error) {
 	switch v := v.(type) {
 	case nil:
-		return "", &JobError{Field: "executable", Msg: "missing"}
+		return "", &Error{Field: "executable", Msg: "missing"}
 	case string:
 		if v == "" {
-			return "", &JobError{Field: "executable", Msg: "empty"}
+			return "", &Error{Field: "executable", Msg: "empty"}
 		}
 		if strings.IndexByte(v, 0) >= 0 {
 			return "", jobErr("executable", "contains a NUL byte: %q", v)
@@ -324,13 +324,13 @@ func parseSignals(field string, v any) (sigs []Signal, files []string, err error
 					if f == "" {
 						msg += fmt.Sprintf(" (in %q)", list)
 					}
-					return nil, nil, &JobError{Field: fmt.Sprintf("%s[%d].files", field, i), Msg: msg}
+					return nil, nil, &Error{Field: fmt.Sprintf("%s[%d].files", field, i), Msg: msg}
 				}
 				files = append(files, f)
 			}
 		} else {
 			if err := ValidFileName(name); err != nil {
-				return nil, nil, &JobError{Field: fmt.Sprintf("%s[%d].name", field, i), Msg: err.Error()}
+				return nil, nil, &Error{Field: fmt.Sprintf("%s[%d].name", field, i), Msg: err.Error()}
 			}
 			files = append(files, name)
 		}
@@ -340,7 +340,7 @@ func parseSignals(field string, v any) (sigs []Signal, files []string, err error
 }
 
 // argText is the text of one arg or env value: a string, or a number formatted. On failure it
-// returns a message for a JobError instead.
+// returns a message for a Error instead.
 func argText(v any) (text, errMsg string) {
 	switch v := v.(type) {
 	case string:
@@ -369,7 +369,7 @@ func parseArgs(v any, subst func(string) string) ([]string, error) {
 		}
 		words, err := SplitArgs(v)
 		if err != nil {
-			return nil, &JobError{Field: "args", Msg: err.Error()}
+			return nil, &Error{Field: "args", Msg: err.Error()}
 		}
 		for i, w := range words {
 			words[i] = subst(w)
@@ -380,7 +380,7 @@ func parseArgs(v any, subst func(string) string) ([]string, error) {
 		for i, item := range v {
 			s, msg := argText(item)
 			if msg != "" {
-				return nil, &JobError{Field: "args[" + strconv.Itoa(i) + "]", Msg: msg}
+				return nil, &Error{Field: "args[" + strconv.Itoa(i) + "]", Msg: msg}
 			}
 			args[i] = subst(s)
 		}
@@ -416,13 +416,13 @@ func parseEnv(v any, subst func(string) string) (map[string]string, error) {
 		var err error
 		switch {
 		case k == "":
-			err = &JobError{Field: "env", Msg: "empty variable name"}
+			err = &Error{Field: "env", Msg: "empty variable name"}
 		case strings.ContainsAny(k, "=\x00"):
 			err = jobErr("env", "invalid variable name %q: contains \"=\" or a NUL byte", k)
 		default:
 			s, msg := argText(item)
 			if msg != "" {
-				err = &JobError{Field: "env." + k, Msg: msg}
+				err = &Error{Field: "env." + k, Msg: msg}
 			} else {
 				env[k] = subst(s)
 			}

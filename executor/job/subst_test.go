@@ -1,4 +1,4 @@
-package executor
+package job
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package executor
+package runner
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 )
 
 // Defaults for the zero values of Command.TailSize and Command.Grace.
@@ -36,7 +38,7 @@ type Command struct {
 	// Dir is the working directory ("" = the executor's).
 	Dir string
 	// Timeout bounds the run (0 = none). When it expires the process group
-	// is terminated as described at Run, and ExitStatus is -3.
+	// is terminated as described at Run, and ExitStatus is eventbus.ExitTimeout.
 	Timeout time.Duration
 	// TailSize is how many bytes of stdout and of stderr are kept: the last
 	// TailSize bytes of each (0 = 65536).
@@ -54,8 +56,9 @@ type Command struct {
 // Result is the outcome of Run.
 type Result struct {
 	// ExitStatus is the exit code 0..255; 128+N if the command was killed
-	// by signal N; -1 if it could not be started (or its end could not be
-	// observed); -3 if it ran past Command.Timeout and was killed.
+	// by signal N; eventbus.ExitNotStarted (-1) if it could not be started (or
+	// its end could not be observed); eventbus.ExitTimeout (-3) if it ran past
+	// Command.Timeout and was killed.
 	ExitStatus int
 	// Stdout and Stderr are the kept tails as valid UTF-8 (see Tail.String).
 	Stdout, Stderr string
@@ -83,7 +86,7 @@ type Result struct {
 // Termination: when c.Timeout expires or ctx is done, the whole group gets
 // SIGTERM (and SIGCONT, so that stopped processes see it), then SIGKILL if
 // the command itself has not exited after c.Grace. A timeout gives
-// ExitStatus -3; a cancellation gives the signal status, 128+15 or 128+9
+// ExitStatus eventbus.ExitTimeout; a cancellation gives the signal status, 128+15 or 128+9
 // (128+15 as well if the command caught SIGTERM and exited by itself, so a
 // canceled command never reads as a success).
 //
@@ -111,7 +114,7 @@ func Run(ctx context.Context, c Command) (res Result) {
 				res.Started = now
 			}
 			res.Finished = now
-			res.ExitStatus = -1
+			res.ExitStatus = eventbus.ExitNotStarted
 			res.Err = fmt.Errorf("run %s: internal error: %v\n%s", c.Path, r, debug.Stack())
 		}
 	}()
@@ -133,7 +136,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 
 	notStarted := func(err error) Result {
 		now := time.Now()
-		return Result{ExitStatus: -1, Started: now, Finished: now, Err: err}
+		return Result{ExitStatus: eventbus.ExitNotStarted, Started: now, Finished: now, Err: err}
 	}
 	path, err := resolveExecutable(c.Path, c.Env)
 	if err != nil {
@@ -223,7 +226,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 	state := cmd.ProcessState
 	if state == nil {
-		res.ExitStatus = -1
+		res.ExitStatus = eventbus.ExitNotStarted
 		res.Err = fmt.Errorf("wait for %q: %w", c.Path, waitErr)
 		return res
 	}
@@ -241,7 +244,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 	switch {
 	case timedOut:
-		res.ExitStatus = -3
+		res.ExitStatus = eventbus.ExitTimeout
 		res.Err = fmt.Errorf("timed out after %v", c.Timeout)
 	case canceled:
 		if !ws.Signaled() {

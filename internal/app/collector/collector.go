@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // Defaults of the settings.
@@ -30,9 +31,6 @@ const (
 	Header = "time\texecutor\tthread\tjob\texecutable\texecution\tinput_size\toutput_size"
 	// NA stands for a missing value.
 	NA = "NA"
-
-	reconnectMin = time.Second
-	reconnectMax = 30 * time.Second
 )
 
 // Options are the settings of the collector.
@@ -110,32 +108,23 @@ func (c *Collector) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	delay := reconnectMin
-	for attempt := 0; ; attempt++ {
-		connected, err := c.collect(ctx, out, log)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var outErr *outputError
-		switch {
-		case errors.As(err, &outErr):
-			return err
-		case attempt == 0 && !connected:
-			return err
-		}
-		if connected {
-			delay = reconnectMin
-		}
-		log.Warn("events connection lost; connecting again", "err", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		delay = min(2*delay, reconnectMax)
+	f := &eventbus.Follower{
+		URL: c.Opts.AMQPURL, Name: "hyperflow-amqp-metric-collector", Exchange: c.Opts.Exchange,
+		Bindings: []string{BindingKey}, FailFast: true, Log: log,
+		Notify: func(n eventbus.FollowNotice) {
+			if n.State == eventbus.FollowUp {
+				log.Info("collecting finished jobs", "exchange", c.Opts.Exchange, "url", redact.URL(c.Opts.AMQPURL))
+			}
+		},
 	}
+	return f.Run(ctx, func(msg eventbus.Message) error {
+		line, err := FormatLine(msg.Received, msg.Body)
+		if err != nil {
+			log.Warn("malformed event skipped", "routing_key", msg.RoutingKey, "err", err)
+			return nil
+		}
+		return writeLine(out, line)
+	})
 }
 
 type outputError struct{ err error }
@@ -150,41 +139,6 @@ func writeLine(w *bufio.Writer, line string) error {
 		return &outputError{err}
 	}
 	return nil
-}
-
-// collect runs one connection: it subscribes and prints until ctx is done
-// or the connection is lost. connected says whether the subscription was
-// made.
-func (c *Collector) collect(ctx context.Context, out *bufio.Writer, log *slog.Logger) (connected bool, err error) {
-	client, err := eventbus.Dial(c.Opts.AMQPURL, log)
-	if err != nil {
-		return false, err
-	}
-	defer client.Close()
-	subCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := client.Subscribe(subCtx, c.Opts.Exchange, BindingKey)
-	if err != nil {
-		return false, fmt.Errorf("subscribe to %s: %w", c.Opts.Exchange, err)
-	}
-	log.Info("collecting finished jobs", "exchange", c.Opts.Exchange, "url", eventbus.RedactURL(c.Opts.AMQPURL))
-	for msg := range sub.C {
-		line, err := FormatLine(msg.Received, msg.Body)
-		if err != nil {
-			log.Warn("malformed event skipped", "routing_key", msg.RoutingKey, "err", err)
-			continue
-		}
-		if err := writeLine(out, line); err != nil {
-			return true, err
-		}
-	}
-	if ctx.Err() != nil {
-		return true, nil
-	}
-	if err := client.Err(); err != nil {
-		return true, err
-	}
-	return true, errors.New("subscription ended")
 }
 
 // finishedEvent holds the fields of job.finished the line needs, raw.

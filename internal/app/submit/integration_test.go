@@ -18,7 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testenv"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
 // fakeReply is one reply the fake executor sends; an empty CorrelationID

@@ -1,4 +1,4 @@
-package executor
+package job
 
 import (
 	"encoding/json"
@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// laterStageFixtures are bad/*.json fixtures whose error comes from a stage after ParseJob: the
-// message itself is well formed, so ParseJob must accept it and the stage named here must
+// laterStageFixtures are bad/*.json fixtures whose error comes from a stage after Parse: the
+// message itself is well formed, so Parse must accept it and the stage named here must
 // report expect_error. The executor's integration tests cover those stages.
 var laterStageFixtures = map[string]string{
 	"missing-workdir.json": "the local storage backend reports the missing work directory",
@@ -71,9 +71,9 @@ func TestParseJobFixtures(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var fx jobFixture
 			readWireFixture(t, path, &fx)
-			j, err := ParseJob(fx.Job)
+			j, err := Parse(fx.Job)
 			if err != nil {
-				t.Fatalf("ParseJob: %v", err)
+				t.Fatalf("Parse: %v", err)
 			}
 			argv := append([]string{j.Executable}, j.Args...)
 			if !slices.Equal(argv, fx.Expect.Argv) {
@@ -142,7 +142,7 @@ func TestParseJobFixtureFiles(t *testing.T) {
 		t.Run(tt.fixture, func(t *testing.T) {
 			var fx jobFixture
 			readWireFixture(t, filepath.Join("testdata", "wire", "jobs", tt.fixture), &fx)
-			j, err := ParseJob(fx.Job)
+			j, err := Parse(fx.Job)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,11 +170,11 @@ func TestParseJobBadFixtures(t *testing.T) {
 			if fx.ExpectError == "" || len(fx.Body) == 0 {
 				t.Fatal("fixture lacks body or expect_error")
 			}
-			j, err := ParseJob(fx.Body)
+			j, err := Parse(fx.Body)
 			if why, later := laterStageFixtures[name]; later {
 				// Well formed: the error comes later (see laterStageFixtures).
 				if err != nil {
-					t.Fatalf("ParseJob: %v; want success (%s)", err, why)
+					t.Fatalf("Parse: %v; want success (%s)", err, why)
 				}
 				if !strings.Contains(j.Storage+" "+marshalString(t, j.Options), fx.ExpectError) {
 					t.Errorf("job options %s do not carry %q for the later stage", marshalString(t, j.Options), fx.ExpectError)
@@ -182,11 +182,11 @@ func TestParseJobBadFixtures(t *testing.T) {
 				return
 			}
 			if err == nil {
-				t.Fatalf("ParseJob succeeded, want an error containing %q", fx.ExpectError)
+				t.Fatalf("Parse succeeded, want an error containing %q", fx.ExpectError)
 			}
-			var je *JobError
+			var je *Error
 			if !errors.As(err, &je) {
-				t.Errorf("error %T is not a *JobError", err)
+				t.Errorf("error %T is not a *Error", err)
 			}
 			if !strings.Contains(err.Error(), fx.ExpectError) {
 				t.Errorf("error %q does not contain %q", err, fx.ExpectError)
@@ -204,9 +204,9 @@ func TestParseJobBadFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = ParseJob(body)
+			_, err = Parse(body)
 			if err == nil || !strings.Contains(err.Error(), "JSON") {
-				t.Fatalf("ParseJob error = %v, want one about JSON", err)
+				t.Fatalf("Parse error = %v, want one about JSON", err)
 			}
 		})
 	}
@@ -289,16 +289,16 @@ func TestParseJobErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			j, err := ParseJob([]byte(tt.body))
+			j, err := Parse([]byte(tt.body))
 			if err == nil {
-				t.Fatalf("ParseJob succeeded (%+v), want error %q", j, tt.want)
+				t.Fatalf("Parse succeeded (%+v), want error %q", j, tt.want)
 			}
 			if j != nil {
-				t.Errorf("ParseJob returned a job with its error")
+				t.Errorf("Parse returned a job with its error")
 			}
-			var je *JobError
+			var je *Error
 			if !errors.As(err, &je) {
-				t.Fatalf("error %T is not a *JobError", err)
+				t.Fatalf("error %T is not a *Error", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tt.want)
@@ -319,10 +319,10 @@ func TestJobErrorFields(t *testing.T) {
 		{`{"executable": "x", "options": {"timeout": true}}`, "options.timeout"},
 	}
 	for _, tt := range tests {
-		_, err := ParseJob([]byte(tt.body))
-		var je *JobError
+		_, err := Parse([]byte(tt.body))
+		var je *Error
 		if !errors.As(err, &je) {
-			t.Errorf("%s: error %v is not a *JobError", tt.body, err)
+			t.Errorf("%s: error %v is not a *Error", tt.body, err)
 			continue
 		}
 		if je.Field != tt.field {
@@ -340,7 +340,7 @@ func TestJobErrorFields(t *testing.T) {
 
 func TestParseJobValid(t *testing.T) {
 	t.Run("minimal", func(t *testing.T) {
-		j, err := ParseJob([]byte(`{"executable": "/bin/true"}`))
+		j, err := Parse([]byte(`{"executable": "/bin/true"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +353,7 @@ func TestParseJobValid(t *testing.T) {
 		}
 	})
 	t.Run("nulls are absent", func(t *testing.T) {
-		j, err := ParseJob([]byte(`{"executable": "x", "args": null, "env": null, "inputs": null, "outputs": null,
+		j, err := Parse([]byte(`{"executable": "x", "args": null, "env": null, "inputs": null, "outputs": null,
 			"options": {"storage": null, "timeout": null}}`))
 		if err != nil {
 			t.Fatal(err)
@@ -376,7 +376,7 @@ func TestParseJobValid(t *testing.T) {
 			            "cloud_storage": {"region": "eu-central-1"}},
 			"future": {"ignored": true}
 		}`
-		j, err := ParseJob([]byte(body))
+		j, err := Parse([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +419,7 @@ func TestParseJobValid(t *testing.T) {
 		}
 	})
 	t.Run("string args are substituted after splitting", func(t *testing.T) {
-		j, err := ParseJob([]byte(`{"executable": "x", "args": "-i $in_path '$in_path'",
+		j, err := Parse([]byte(`{"executable": "x", "args": "-i $in_path '$in_path'",
 			"inputs": [{"name": "in", "path": "my file.txt"}]}`))
 		if err != nil {
 			t.Fatal(err)
@@ -430,7 +430,7 @@ func TestParseJobValid(t *testing.T) {
 		}
 	})
 	t.Run("empty env and args", func(t *testing.T) {
-		j, err := ParseJob([]byte(`{"executable": "x", "args": [], "env": {}, "inputs": [], "outputs": []}`))
+		j, err := Parse([]byte(`{"executable": "x", "args": [], "env": {}, "inputs": [], "outputs": []}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +442,7 @@ func TestParseJobValid(t *testing.T) {
 		}
 	})
 	t.Run("tiny timeout", func(t *testing.T) {
-		j, err := ParseJob([]byte(`{"executable": "x", "options": {"timeout": 1e-12}}`))
+		j, err := Parse([]byte(`{"executable": "x", "options": {"timeout": 1e-12}}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +452,7 @@ func TestParseJobValid(t *testing.T) {
 	})
 	t.Run("signals kept as received", func(t *testing.T) {
 		body := `{"executable": "x", "inputs": [ {"name":"a", "data": [1.50, {"k": "v"}], "sigIdx": 1e0} ]}`
-		j, err := ParseJob([]byte(body))
+		j, err := Parse([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,14 +552,14 @@ func FuzzParseJob(f *testing.F) {
 	f.Add([]byte(`{"executable": "x", "args": "a 'b c' \"d\\\"e\" $x_y", "inputs": [{"name": "x", "y": [1, "2", true]}]}`))
 	f.Add([]byte(`{"executable": "x", "env": {"A": "$s_name$s_name"}, "outputs": [{"name": "s", "files": "a:b/./c"}], "options": {"timeout": 0.001}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		j, err := ParseJob(body)
+		j, err := Parse(body)
 		if err == nil && !json.Valid(body) {
-			t.Fatalf("ParseJob accepted a body that is not JSON: %q", body)
+			t.Fatalf("Parse accepted a body that is not JSON: %q", body)
 		}
 		if err != nil {
-			var je *JobError
+			var je *Error
 			if !errors.As(err, &je) {
-				t.Fatalf("error %T is not a *JobError: %v", err, err)
+				t.Fatalf("error %T is not a *Error: %v", err, err)
 			}
 			if j != nil {
 				t.Fatal("job returned with an error")
@@ -591,7 +591,7 @@ func BenchmarkParseJob(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseJob(body); err != nil {
+		if _, err := Parse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -604,7 +604,7 @@ func BenchmarkParseJobSubstitution(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseJob(body); err != nil {
+		if _, err := Parse(body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,8 +1,8 @@
-// Package service speaks systemd's notify protocol for a Type=notify unit:
+// Package systemd speaks systemd's notify protocol for a Type=notify unit:
 // READY=1 once the consumer runs, STOPPING=1 when shutdown begins, and
 // WATCHDOG=1 pings while the executor is healthy (WatchdogSec=). Outside
 // systemd (no NOTIFY_SOCKET) every call does nothing.
-package service
+package systemd
 
 import (
 	"context"
