@@ -31,7 +31,7 @@ type jobRun struct {
 	reply       eventbus.Reply
 }
 
-// runPipeline runs a parsed job through the five steps of storage.md and
+// runPipeline runs a parsed job through the five steps of docs/storage.md and
 // fills in the reply. Events are published in order along the way; the
 // caller publishes job.finished and the reply.
 func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {

@@ -38,7 +38,7 @@ var (
 )
 
 // GridFTP stores files on a GridFTP (or plain FTP) server through the
-// globus-url-copy tool (storage.md, row gridftp): stage-in runs
+// globus-url-copy tool (docs/storage.md, row gridftp): stage-in runs
 // `globus-url-copy {prefix}/{name} file://{work dir}/{name}`, stage-out
 // `globus-url-copy -cd file://... {prefix}/{name}`, creating remote
 // directories as needed. The tool is run directly (no shell), with

@@ -50,7 +50,7 @@ const (
 // errStalled cancels a transfer that stopped making progress.
 var errStalled = errors.New("no data moved for " + plgStallTimeout.String())
 
-// PLGData stores files in the PL-Grid Data service (storage.md, row
+// PLGData stores files in the PL-Grid Data service (docs/storage.md, row
 // plgdata). A download is GET {endpoint}/download/{prefix}/{name} with the
 // user's proxy certificate as the query parameter "proxy", as the original
 // sent it; an upload is a multipart/form-data POST to

@@ -1,5 +1,5 @@
 // Package storage moves a job's files between its work directory and where
-// they live (storage.md). A Backend is one kind of storage, shared by all jobs;
+// they live (docs/storage.md). A Backend is one kind of storage, shared by all jobs;
 // Open turns a job's options into a Session, the job's view of that storage.
 // The generic StageIn and StageOut do what every backend has in common (file
 // name checks, directories, no partial files, no symlink escapes, byte

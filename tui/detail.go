@@ -103,10 +103,20 @@ func (v *detailView) lines() []string {
 	if !v.found {
 		return []string{"", s.Faint.s("  Job " + v.id + " is not (or no longer) in memory.")}
 	}
-	j := &v.job
-	var out []string
-	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	out := v.summaryLines(nil)
+	out = v.progressLines(out)
+	out = v.deadlineLines(out)
+	out = v.groupLines(out)
+	out = v.failureLines(out)
+	out = v.stageLines(out)
+	return v.timelineLines(out)
+}
 
+// summaryLines adds the title (id, state, exit status, executable), where
+// the job ran and when.
+func (v *detailView) summaryLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
 	// Title: id, state, exit status, executable.
 	st := strings.ToUpper(j.State.String())
 	stInk := s.Running
@@ -167,8 +177,12 @@ func (v *detailView) lines() []string {
 	if j.Partial {
 		out = append(out, s.Faint.s(" first seen mid-way (monitor started late): some figures are unknown"))
 	}
-	out = v.progressLines(out)
-	out = v.deadlineLines(out)
+	return out
+}
+
+// groupLines adds the job's failure group, if it has one.
+func (v *detailView) groupLines(out []string) []string {
+	s := v.c.styles
 	if g := v.group(); g != nil {
 		when := v.c.clock(g.Last)
 		if g.Count > 1 {
@@ -177,8 +191,14 @@ func (v *detailView) lines() []string {
 		out = append(out, " "+s.Label.s("failure group ")+s.Failed.s(fmtCount(g.Count)+" alike")+s.Label.s(": ")+
 			groupTag(g)+s.Label.s(", "+when))
 	}
+	return out
+}
 
-	// Why it failed, first: that is what one opens a failed job for.
+// failureLines adds why the job failed, first: that is what one opens a
+// failed job for.
+func (v *detailView) failureLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
 	if len(j.Exceptions) > 0 {
 		out = append(out, "", s.TableHeader.s(fit(" EXCEPTIONS", v.width)))
 		for _, e := range j.Exceptions {
@@ -193,8 +213,14 @@ func (v *detailView) lines() []string {
 			out = append(out, " "+strings.ReplaceAll(l, "\t", "    "))
 		}
 	}
+	return out
+}
 
-	// Stages.
+// stageLines adds the table of stages and the resources used.
+func (v *detailView) stageLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	out = append(out, "")
 	out = append(out, s.TableHeader.s(fit(" STAGE       START          DURATION      BYTES        RATE", v.width)))
 	stage := func(name string, st *state.Stage, withBytes bool) {
@@ -232,8 +258,13 @@ func (v *detailView) lines() []string {
 			fmtDur(secs(m.CPUUser)), fmtDur(secs(m.CPUSystem)), fmtBytes(m.MaxRSS),
 			fmtBytes(m.InputSize), fmtBytes(m.OutputSize))
 	}
+	return out
+}
 
-	// Timeline.
+// timelineLines adds the job's events, one a line.
+func (v *detailView) timelineLines(out []string) []string {
+	s := v.c.styles
+	j := &v.job
 	out = append(out, "")
 	out = append(out, s.TableHeader.s(fit(" TIME          ELAPSED  EVENT                     DURATION      BYTES  EXIT", v.width)))
 	for _, e := range j.Timeline {
@@ -258,7 +289,6 @@ func (v *detailView) lines() []string {
 		}
 		out = append(out, line)
 	}
-
 	return out
 }
 

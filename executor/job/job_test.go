@@ -57,7 +57,7 @@ func globWireFixtures(t testing.TB, pattern string) []string {
 	return files
 }
 
-// stagedFiles is what a job's storage stages: nothing for "local" (storage.md: the work
+// stagedFiles is what a job's storage stages: nothing for "local" (docs/storage.md: the work
 // directory is the shared one, no stage-in or stage-out), the job's file lists otherwise.
 func stagedFiles(j *Job) (in, out []string) {
 	if j.Storage == "local" {

@@ -25,7 +25,7 @@ func writeFile(t *testing.T, content string) string {
 }
 
 func TestOriginalFileUnchanged(t *testing.T) {
-	// The file must be the one of spec/config.md, byte for byte.
+	// The file must be the original one (docs/config.md), byte for byte.
 	want := "# RabbitMQ URL, defaults to ENV['AMQP_URL']\n" +
 		":amqp_url: <%= ENV['AMQP_URL'] %>\n" +
 		":storage: <%= ENV['STORAGE'] || 'cloud' %>\n" +
@@ -421,7 +421,7 @@ func TestEverySettingEverywhere(t *testing.T) {
 			t.Errorf("%s has no flag", st.key)
 		}
 		if nested && st.flag != "" {
-			t.Errorf("%s has a flag; config.md gives the sections env only", st.key)
+			t.Errorf("%s has a flag; docs/config.md gives the sections env only", st.key)
 		}
 		if st.desc == "" {
 			t.Errorf("%s has no description", st.key)

@@ -1,5 +1,5 @@
 // Package storagetest is the conformance suite every storage backend passes
-// (storage.md). A backend's test builds a Harness that points the backend at
+// (docs/storage.md). A backend's test builds a Harness that points the backend at
 // a fresh, empty location on a real server and calls Run.
 package storagetest
 

@@ -315,49 +315,23 @@ func (m *model) closeIntervals(j *job, end float64, failed bool) {
 	}
 }
 
+// applyJob applies a job event: it finds (or makes) the job and its
+// attempt, drops a duplicate, notes the event, and applies what the event
+// says of the job's stages.
 func (m *model) applyJob(e *event) error {
-	w := e.w
-	id := w.ID
-	if id == "" {
-		id = w.Job
+	id, err := m.jobID(e)
+	if err != nil {
+		return err
 	}
-	if id == "" {
-		_, id = parseKey(e.msg.RoutingKey)
-	}
-	if id == "" {
-		return m.anomaly(AnomalyInvalid, e.msg, "job event without a job id")
-	}
-	key, num := threadKey(w.Thread)
-	if key == "" && len(w.Thread) > 0 && string(w.Thread) != "null" {
-		e.invalid = "thread " + truncate(string(w.Thread), 64)
-	}
-	if key == "" && w.Metrics != nil {
-		key, num = threadKey(w.Metrics.Thread)
-	}
-	if key != "" {
-		key = m.str(key)
-	}
-	rank := e.rank
-
-	if rank == rankProgress {
+	key, num := m.eventThread(e)
+	if e.rank == rankProgress {
 		return m.applyProgress(e, id)
 	}
-	j, ok := m.jobs[id]
-	if !ok {
-		if fin, gone := m.evicted[m.hash(id)]; gone && (rank != rankStarted || e.ts <= fin) {
-			return m.anomaly(AnomalyLate, e.msg, "job %s already dropped", id)
-		}
-		x := m.execFor(e)
-		j = m.newJob(m.str(id), x, key, num)
-		j.partial = rank != rankStarted
-		m.setRunning(j)
-		m.jobsVersion++
-	} else {
-		x := m.execFor(e)
-		if err := m.newAttempt(e, j, x, key, num); err != nil {
-			return err
-		}
+	j, err := m.jobFor(e, id, key, num)
+	if err != nil {
+		return err
 	}
+	rank := e.rank
 
 	// Duplicates and order.
 	bit := uint16(1) << rank
@@ -368,31 +342,101 @@ func (m *model) applyJob(e *event) error {
 		return m.anomaly(AnomalyDuplicate, e.msg, "second %s of job %s", rankTypes[rank], id)
 	}
 	outOfOrder := int8(rank) < j.maxRank
-	j.seen |= bit
-	j.ts[rank], j.recv[rank] = e.ts, e.recv
-	j.maxRank = max(j.maxRank, int8(rank))
-	j.lastTS = max(j.lastTS, e.ts)
-	j.lastRecv = max(j.lastRecv, e.recv)
-	j.hbMiss = 0
-	if j.executable == "" && w.Executable != "" {
-		j.executable = m.str(w.Executable)
-	}
-	if j.thread == "" && key != "" {
-		j.thread, j.threadN = key, num
-	}
-	m.jobsVersion++
+	m.noteEvent(e, j, key, num)
 
 	running := j.state == StateRunning
 	if running && !outOfOrder && rank != rankFinished {
 		j.setPhase(rankPhase(rank), e.ts)
 		m.takeThread(j, e.ts)
 	}
+	m.applyStage(e, j, running)
+	if outOfOrder {
+		return m.anomaly(AnomalyOutOfOrder, e.msg, "%s of job %s after %s", rankTypes[rank], id, rankTypes[j.maxRank])
+	}
+	return nil
+}
+
+// jobID is the id of the job an event is about: its id, else its job, else
+// the id in its routing key.
+func (m *model) jobID(e *event) (string, error) {
+	w := e.w
+	id := w.ID
+	if id == "" {
+		id = w.Job
+	}
+	if id == "" {
+		_, id = parseKey(e.msg.RoutingKey)
+	}
+	if id == "" {
+		return "", m.anomaly(AnomalyInvalid, e.msg, "job event without a job id")
+	}
+	return id, nil
+}
+
+// eventThread is the thread an event names (else its metrics' thread), as
+// a key and a number (see threadKey). A thread that cannot be read marks the
+// event invalid.
+func (m *model) eventThread(e *event) (key string, num int64) {
+	w := e.w
+	key, num = threadKey(w.Thread)
+	if key == "" && len(w.Thread) > 0 && string(w.Thread) != "null" {
+		e.invalid = "thread " + truncate(string(w.Thread), 64)
+	}
+	if key == "" && w.Metrics != nil {
+		key, num = threadKey(w.Metrics.Thread)
+	}
+	if key != "" {
+		key = m.str(key)
+	}
+	return key, num
+}
+
+// jobFor finds the job of an event, or makes it (an event of a job already
+// dropped from memory is late), and begins a new attempt when the event
+// says so.
+func (m *model) jobFor(e *event, id, key string, num int64) (*job, error) {
+	j, ok := m.jobs[id]
+	if ok {
+		return j, m.newAttempt(e, j, m.execFor(e), key, num)
+	}
+	if fin, gone := m.evicted[m.hash(id)]; gone && (e.rank != rankStarted || e.ts <= fin) {
+		return nil, m.anomaly(AnomalyLate, e.msg, "job %s already dropped", id)
+	}
+	j = m.newJob(m.str(id), m.execFor(e), key, num)
+	j.partial = e.rank != rankStarted
+	m.setRunning(j)
+	m.jobsVersion++
+	return j, nil
+}
+
+// noteEvent records that j had event e: its times, and what it tells of the
+// job's executable and thread.
+func (m *model) noteEvent(e *event, j *job, key string, num int64) {
+	rank := e.rank
+	j.seen |= uint16(1) << rank
+	j.ts[rank], j.recv[rank] = e.ts, e.recv
+	j.maxRank = max(j.maxRank, int8(rank))
+	j.lastTS = max(j.lastTS, e.ts)
+	j.lastRecv = max(j.lastRecv, e.recv)
+	j.hbMiss = 0
+	if j.executable == "" && e.w.Executable != "" {
+		j.executable = m.str(e.w.Executable)
+	}
+	if j.thread == "" && key != "" {
+		j.thread, j.threadN = key, num
+	}
+	m.jobsVersion++
+}
+
+// applyStage applies what event e says of j's stages, intervals and the
+// throughput counters.
+func (m *model) applyStage(e *event, j *job, running bool) {
+	w := e.w
 	b := m.count(e.recv)
 	if b == nil {
 		b = new(Bucket) // older than the throughput ring: counted nowhere
 	}
-
-	switch rank {
+	switch e.rank {
 	case rankStarted:
 		j.started = e.ts
 		j.attempts++
@@ -453,10 +497,6 @@ func (m *model) applyJob(e *event) error {
 	case rankFinished:
 		m.jobFinished(e, j, b)
 	}
-	if outOfOrder {
-		return m.anomaly(AnomalyOutOfOrder, e.msg, "%s of job %s after %s", rankTypes[rank], id, rankTypes[j.maxRank])
-	}
-	return nil
 }
 
 // newAttempt checks an event of a known job: an event of another executor,

@@ -1,5 +1,5 @@
 // Package plgdatatest is a reference server of the PL-Grid Data protocol
-// (docs: storage.md, row plgdata) for tests. There is no public server to
+// (docs/storage.md, row plgdata) for tests. There is no public server to
 // test against, so this is the reference: it serves a directory, checks
 // everything the real service relies on and answers 4xx when a request is
 // off.
