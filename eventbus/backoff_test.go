@@ -44,3 +44,27 @@ func TestSleepStopsWithContext(t *testing.T) {
 		t.Error("Sleep did not report the delay elapsed")
 	}
 }
+
+// After an outage of a broker that was reachable a moment ago, the delay
+// must not have grown to many seconds: consuming resumes about a second
+// after the broker is back.
+func TestBackoffStaysShortAfterRecentConnection(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := Backoff{Now: func() time.Time { return now }}
+	b.Up()
+	for i := range 20 { // 20 refused attempts during a broker restart
+		now = now.Add(time.Second)
+		if d := b.Next(); d >= ReconnectFastCap*3/2 {
+			t.Fatalf("attempt %d: delay %v, want < %v within %v of the last connection", i, d, ReconnectFastCap*3/2, ReconnectFastWindow)
+		}
+	}
+	// A long outage: the delays grow again.
+	now = now.Add(ReconnectFastWindow)
+	var longest time.Duration
+	for range 10 {
+		longest = max(longest, b.Next())
+	}
+	if longest < 4*time.Second {
+		t.Errorf("longest delay %v after the fast window, want the delays to grow again", longest)
+	}
+}

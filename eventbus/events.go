@@ -10,6 +10,7 @@ const (
 	TypeExecutorReady     = "executor.ready"
 	TypeExecutorHeartbeat = "executor.heartbeat"
 	TypeExecutorStopped   = "executor.stopped"
+	TypeExecutorDraining  = "executor.draining"
 	TypeJobStarted        = "job.started"
 	TypeStageInStarted    = "job.stage-in.started"
 	TypeStageInFinished   = "job.stage-in.finished"
@@ -60,8 +61,12 @@ type Event struct {
 	// executor assumes (seconds); running jobs carry their deadline.
 	ConsumerTimeout float64 `json:"consumer_timeout,omitempty"`
 
-	// executor.stopped
+	// executor.stopped, executor.draining
 	Reason string `json:"reason,omitempty"`
+
+	// executor.heartbeat while the executor drains (it takes no new job
+	// and waits for its running ones)
+	Draining *bool `json:"draining,omitempty"`
 
 	// job.progress
 	Phase      string   `json:"phase,omitempty"`

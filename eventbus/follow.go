@@ -74,7 +74,7 @@ func (f *Follower) Run(ctx context.Context, handle func(Message) error) error {
 			return err
 		}
 		if connected {
-			f.Backoff.Reset()
+			f.Backoff.Up()
 		}
 		wait := f.Backoff.Next().Round(time.Millisecond)
 		log.Warn("events connection lost; connecting again", "broker", where, "err", err, "in", wait)

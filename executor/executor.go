@@ -86,6 +86,8 @@ type Executor struct {
 	hostname string
 	baseEnv  []string
 
+	backoff eventbus.Backoff // reconnection delays; used by Run's goroutine only
+
 	pub   publisher // the link in production, a recorder in unit tests
 	link  *link
 	track *tracker
@@ -101,6 +103,7 @@ type Executor struct {
 	duplicates  atomic.Int64 // redeliveries answered without running again
 	reconnects  atomic.Int64
 	readyCalled atomic.Bool
+	draining    atomic.Bool  // the shutdown began: no new job is taken
 	lastTick    atomic.Int64 // unix nanoseconds
 
 	mu      sync.Mutex
@@ -142,13 +145,14 @@ func New(cfg config.Settings, p Params) (*Executor, error) {
 	for i := 1; i <= cfg.Threads; i++ {
 		e.slots <- i
 	}
-	e.baseEnv = jobBaseEnv(os.Environ())
+	e.baseEnv = append(jobBaseEnv(os.Environ()), jobMarker+"="+e.id)
 	return e, nil
 }
 
 // hiddenFromJobs are the executor's environment variables a job does not
-// inherit: the broker's credentials and the storage secrets.
-var hiddenFromJobs = []string{"AMQP_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+// inherit: the broker's credentials and the storage secrets, and a marker
+// inherited from another executor (the job gets this executor's own).
+var hiddenFromJobs = []string{"AMQP_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", jobMarker}
 
 func jobBaseEnv(environ []string) []string {
 	env := make([]string, 0, len(environ))
@@ -182,6 +186,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
 	var hb sync.WaitGroup
 	hb.Go(func() { e.heartbeat(hbCtx) })
+	hb.Go(func() { e.sweepLoop(hbCtx) })
 
 	var runErr error
 	for {
@@ -212,6 +217,10 @@ func (e *Executor) Run(ctx context.Context) error {
 		// deliveries are back in the queue already.
 		reason = runErr.Error()
 		e.kill()
+	}
+	e.draining.Store(true)
+	if e.link.current() != nil {
+		e.emit(context.Background(), nil, e.drainingEvent(reason))
 	}
 	if e.waitJobs() {
 		reason += "; running jobs killed after the shutdown grace period and requeued"
@@ -257,10 +266,10 @@ func (e *Executor) waitJobs() bool {
 // (eventbus.Backoff) until ctx is done or ConnectAttempts attempts failed.
 func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
 	url := e.cfg.AMQPURL.Reveal()
-	var backoff eventbus.Backoff
 	for attempt := 1; ; attempt++ {
 		client, err := eventbus.DialNamed(url, "hyperflow-executor "+e.id, e.log)
 		if err == nil {
+			e.backoff.Up()
 			if attempt > 1 {
 				e.log.Info("connected to the broker", "broker", redact.URL(url), "attempts", attempt)
 			}
@@ -269,7 +278,7 @@ func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
 		if max := e.cfg.ConnectAttempts; max > 0 && attempt >= max {
 			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
 		}
-		wait := backoff.Next()
+		wait := e.backoff.Next()
 		e.log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
 		if !eventbus.Sleep(ctx, wait) {
 			return nil, ctx.Err()

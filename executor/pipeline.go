@@ -135,7 +135,11 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 
 	// 4. Stage out.
 	if !staged {
-		r.metrics.OutputSize = storage.LocalSizes(dir, job.OutputFiles)
+		n, err := storage.LocalOutputs(dir, job.OutputFiles)
+		r.metrics.OutputSize = n
+		if err != nil {
+			fail(eventbus.ExitJobError, fmt.Errorf("stage out: %w", err))
+		}
 		return
 	}
 	tr := &storage.Transfer{}
@@ -191,11 +195,14 @@ func (e *Executor) jobEnv(extra map[string]string) []string {
 	env := make([]string, 0, len(e.baseEnv)+len(extra))
 	for _, kv := range e.baseEnv {
 		k, _, _ := strings.Cut(kv, "=")
-		if _, overridden := extra[k]; !overridden {
+		if _, overridden := extra[k]; !overridden || k == jobMarker {
 			env = append(env, kv)
 		}
 	}
 	for k, v := range extra {
+		if k == jobMarker {
+			continue // the marker that ends a dead executor's processes stays
+		}
 		env = append(env, k+"="+v)
 	}
 	return env

@@ -46,7 +46,8 @@ func (e *Executor) heartbeat(ctx context.Context) {
 	}
 }
 
-func (e *Executor) heartbeatEvent() *eventbus.Event {
+// runningJobs lists the running jobs by thread.
+func (e *Executor) runningJobs() []eventbus.RunningJob {
 	e.mu.Lock()
 	running := make([]eventbus.RunningJob, 0, len(e.running))
 	for _, rj := range e.running {
@@ -54,6 +55,23 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 	}
 	e.mu.Unlock()
 	sort.Slice(running, func(i, j int) bool { return running[i].Thread < running[j].Thread })
+	return running
+}
+
+// drainingEvent says that the executor stopped taking jobs and waits for
+// its running ones (executor.draining, once, when the shutdown begins).
+func (e *Executor) drainingEvent(reason string) *eventbus.Event {
+	running := e.runningJobs()
+	return &eventbus.Event{Type: eventbus.TypeExecutorDraining, Reason: reason,
+		Busy: eventbus.Ptr(len(running)), Running: &running}
+}
+
+func (e *Executor) heartbeatEvent() *eventbus.Event {
+	running := e.runningJobs()
+	var draining *bool
+	if e.draining.Load() {
+		draining = eventbus.Ptr(true)
+	}
 	return &eventbus.Event{
 		Type: eventbus.TypeExecutorHeartbeat,
 		// What executor.ready said, for monitors started later.
@@ -64,6 +82,7 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
 		Running:    &running,
 		Interval:   e.cfg.HeartbeatInterval.Seconds(),
+		Draining:   draining,
 		ConsumerTimeout: func() float64 {
 			if e.cfg.ConsumerTimeout > 0 {
 				return e.cfg.ConsumerTimeout.Seconds()

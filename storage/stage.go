@@ -189,8 +189,36 @@ func within(root, p string) bool {
 	return strings.HasPrefix(p, root+string(filepath.Separator))
 }
 
+// LocalOutputs checks the outputs of a job run in place (local storage,
+// which stages nothing) as every backend checks its outputs: each that
+// exists must be a regular file that does not resolve outside dir (a
+// symlink to /etc/passwd is refused, not counted). A missing output counts
+// 0: the engine reads the directory itself. It returns the total size.
+func LocalOutputs(dir string, names []string) (int64, error) {
+	var total int64
+	for _, name := range names {
+		p, err := inside(dir, name)
+		if err != nil {
+			return total, fmt.Errorf("output %s: %w", name, err)
+		}
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		real, err := OutputPath(dir, name)
+		if err != nil {
+			return total, err
+		}
+		fi, err := os.Stat(real)
+		if err != nil {
+			return total, fmt.Errorf("output file %s: %w", name, err)
+		}
+		total += fi.Size()
+	}
+	return total, nil
+}
+
 // LocalSizes sums the sizes of the named files in dir; missing files count 0.
-// It gives local storage's input and output sizes.
+// It gives local storage's input sizes.
 func LocalSizes(dir string, names []string) int64 {
 	var total int64
 	for _, name := range names {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,7 +225,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	// The job runs for a while the first time (no marker yet) and at once
 	// the second time.
 	body, _ := json.Marshal(map[string]any{"executable": "/bin/sh",
-		"args":    []any{"-c", "if [ ! -e " + shared + "/ran ]; then touch " + shared + "/ran; sleep 60; fi; cat in.txt > out.txt"},
+		"args":    []any{"-c", "if [ ! -e " + shared + "/ran ]; then touch " + shared + "/ran; sleep 61.5; fi; cat in.txt > out.txt"},
 		"inputs":  []any{map[string]any{"name": "in.txt"}},
 		"outputs": []any{map[string]any{"name": "out.txt"}},
 		"options": map[string]any{"storage": "nfs", "workdir": shared}})
@@ -247,7 +248,12 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 	first.Process.Signal(syscall.SIGKILL)
 	first.Wait()
-	exec.Command("pkill", "-KILL", "-f", shared+"/ran").Run() // the orphaned job
+	// The job's shell died with the executor (parent-death signal); its
+	// sleep is ended by the next executor before it sweeps the work
+	// directory or runs the job again: never two copies at once.
+	if n := copiesOf("sleep 61.5"); n > 1 {
+		t.Fatalf("%d copies of the job's sleep", n)
+	}
 
 	start()
 	select {
@@ -268,4 +274,27 @@ func TestCrashLosesNothing(t *testing.T) {
 	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
 		t.Errorf("the dead executor's work directory %s was not swept: %v", left[0], err)
 	}
+	if n := copiesOf("sleep 61.5"); n != 0 {
+		t.Errorf("%d processes of the dead executor's job still run", n)
+	}
+}
+
+// copiesOf counts the live processes whose command line is cmdline.
+func copiesOf(cmdline string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || strings.Join(strings.Split(strings.TrimRight(string(data), "\x00"), "\x00"), " ") != cmdline {
+			continue
+		}
+		if stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); strings.Contains(string(stat), ") Z ") {
+			continue
+		}
+		n++
+	}
+	return n
 }

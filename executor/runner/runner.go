@@ -90,6 +90,11 @@ type Result struct {
 // (128+15 as well if the command caught SIGTERM and exited by itself, so a
 // canceled command never reads as a success).
 //
+// Death of the caller: the command gets SIGKILL when the process that
+// started it dies (a parent-death signal), so that a job does not outlive a
+// killed executor. Its children are not reached by that signal; the
+// executor ends them at its next start (see package executor, sweep.go).
+//
 // Leftovers: once the command (the group leader) has exited, for whatever
 // reason, whatever remains of its process group gets SIGKILL. A job's
 // background processes must not outlive it: they would hold its work
@@ -163,7 +168,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		Dir:         c.Dir,
 		Stdout:      stdout,
 		Stderr:      stderr,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		// Bounds the wait for output pipes held by processes outside the
 		// group after the command exited (exec then closes them).
 		WaitDelay: grace,
