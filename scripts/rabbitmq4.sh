@@ -168,7 +168,7 @@ remove_partial() {
   [[ -e "$1" ]] || return 0
   log "removing the unfinished root $1"
   local m
-  findmnt -rn -o TARGET | grep -F "$1/" | sort -r | while read -r m; do
+  findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | sort -r | while read -r m; do
     umount -l "$m" || true
   done
   rm -rf --one-file-system "${1:?}"
