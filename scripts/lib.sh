@@ -120,9 +120,11 @@ apt_install() {
     fi
     sudo=(sudo -n)
   fi
-  "${sudo[@]}" apt-get update </dev/null >&2
+  # Wait (up to 10 min) for another apt/dpkg run instead of failing at once.
+  local -a wait_lock=(-o DPkg::Lock::Timeout=600)
+  "${sudo[@]}" apt-get "${wait_lock[@]}" update </dev/null >&2
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "$@" </dev/null >&2
+    apt-get "${wait_lock[@]}" install -y --no-install-recommends "$@" </dev/null >&2
 }
 
 # show_tails FILE... prints the tail of each non-empty FILE (for failures).

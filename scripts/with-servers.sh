@@ -2,7 +2,7 @@
 # with-servers.sh - run a command with private test servers on loopback.
 #
 # Usage:
-#   scripts/with-servers.sh [--rabbitmq] [--s3] [--gridftp] -- CMD [ARGS...]
+#   scripts/with-servers.sh [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] -- CMD [ARGS...]
 #
 # Creates a temporary directory, starts the requested servers in it (each
 # one privately, on free 127.0.0.1 ports, never touching system services),
@@ -15,11 +15,26 @@
 # Example:
 #   scripts/with-servers.sh --rabbitmq -- go test ./...
 #
+# Servers:
+#   --rabbitmq    RabbitMQ 3.10 (Debian 12's package), rabbitmq.sh:
+#                 HYPERFLOW_TEST_AMQP_URL, HYPERFLOW_TEST_RABBITMQCTL
+#   --rabbitmq4   RabbitMQ 4.0 (Debian 13's package, run in a cached trixie
+#                 root; the first start builds it, a few minutes) with a TLS
+#                 listener that requires client certificates, rabbitmq4.sh
+#                 (as root): HYPERFLOW_TEST_AMQP4_URL, HYPERFLOW_TEST_AMQPS4_URL,
+#                 HYPERFLOW_TEST_TLS_{CA,CERT,KEY,DIR},
+#                 HYPERFLOW_TEST_RABBITMQ4CTL. Not part of `make test` yet; by
+#                 hand, e.g.:
+#                   scripts/with-servers.sh --rabbitmq --rabbitmq4 -- \
+#                     go test -count=1 ./...
+#   --s3          S3-compatible store (versitygw), s3.sh
+#   --gridftp     anonymous GridFTP server, gridftp.sh
+#
 # Environment:
 #   HYPERFLOW_KEEP_SERVERS_DIR=1   keep the temporary directory (logs, data)
 #                                  after the run, for debugging
-#   RABBITMQ_EXTRA_CONF            passed on to rabbitmq.sh (lines appended
-#                                  to rabbitmq.conf)
+#   RABBITMQ_EXTRA_CONF            passed on to rabbitmq.sh and rabbitmq4.sh
+#                                  (lines appended to rabbitmq.conf)
 #
 # Adding a server X: write start_X DIR (start it with its files under DIR,
 # wait until it is ready, write DIR/env with `export NAME=VALUE` lines) and
@@ -36,13 +51,13 @@ readonly SCRIPT_DIR
 
 # Start order; servers are stopped in reverse order. The stubs come first
 # so that a request for a server that does not exist yet fails at once.
-readonly ALL_SERVERS=(s3 gridftp rabbitmq)
+readonly ALL_SERVERS=(s3 gridftp rabbitmq rabbitmq4)
 
 log() { printf 'with-servers: %s\n' "$*" >&2; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 [--rabbitmq] [--s3] [--gridftp] -- CMD [ARGS...]
+usage: $0 [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] -- CMD [ARGS...]
 Runs CMD with private test servers on loopback (see the comment in $0).
 EOF
   exit 2
@@ -53,6 +68,10 @@ EOF
 
 start_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" start "$1"; }
 stop_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" stop "$1"; }
+
+# RabbitMQ 4.0 with TLS, in a trixie root (see rabbitmq4.sh).
+start_rabbitmq4() { "$SCRIPT_DIR/rabbitmq4.sh" start "$1"; }
+stop_rabbitmq4() { "$SCRIPT_DIR/rabbitmq4.sh" stop "$1"; }
 
 # S3-compatible object store (versitygw).
 start_s3() { "$SCRIPT_DIR/s3.sh" start "$1"; }
@@ -68,6 +87,7 @@ declare -A want=()
 while (($#)); do
   case "$1" in
   --rabbitmq) want[rabbitmq]=1 ;;
+  --rabbitmq4) want[rabbitmq4]=1 ;;
   --s3) want[s3]=1 ;;
   --gridftp) want[gridftp]=1 ;;
   --)
