@@ -1,19 +1,29 @@
-// Package e2e runs jobs end to end: hyperflow-submit (the binary) sends
-// them through the private RabbitMQ broker to a real hyperflow-amqp-executor
-// process, for each storage backend, and the test checks the reply and that
-// the outputs landed in the bucket, directory or GridFTP path with the right
-// bytes.
-//
-// Servers come from scripts/with-servers.sh (see internal/testing/testenv):
+// Package e2e runs the components together, end to end, on the private
+// servers (see internal/testing/testenv):
 //
 //	scripts/with-servers.sh --rabbitmq --s3 --gridftp -- go test -count=1 ./internal/e2e/
 //
-// The broker is required by every test; the S3 server (cloud) and the
-// GridFTP server (gridftp) only by their backend's subtests. PL-Grid Data
-// has no public server: the test runs the reference server of
-// internal/testing/plgdatatest on 127.0.0.1. Nothing leaves loopback: the executor
-// and hyperflow-submit get a minimal environment (no proxy settings, a
-// private HOME) with every endpoint on 127.0.0.1.
+// Every test needs the broker; the other servers are needed only by the
+// subtests that use them. Nothing leaves loopback.
+//
+//   - e2e_test.go: hyperflow-submit (the binary) sends jobs through the
+//     broker to a real hyperflow-amqp-executor process, for each storage
+//     backend, and the test checks the reply and that the outputs landed in
+//     the bucket, directory or GridFTP path with the right bytes. The S3
+//     server (cloud) and the GridFTP server (gridftp) are needed by their
+//     backend's subtests only. PL-Grid Data has no public server: the test
+//     runs the reference server of internal/testing/plgdatatest on
+//     127.0.0.1. The executor and hyperflow-submit get a minimal
+//     environment (no proxy settings, a private HOME) with every endpoint
+//     on 127.0.0.1.
+//   - wire_test.go: the executor (in-process) and the metric collector
+//     under 500 jobs: every reply, event and collector line checked.
+//   - monitor_test.go: the monitor (tui, tui/state) fed from the events of
+//     the executor (in-process) running real jobs, a stalled transfer
+//     among them.
+//
+// The in-process executor and the stand-in for the HyperFlow engine come
+// from internal/testing/harness, shared with the executor's own tests.
 package e2e
 
 import (
@@ -32,7 +42,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,8 +50,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/plgdatatest"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
@@ -383,7 +392,7 @@ type env struct {
 	s3      *s3.Client // nil without the S3 server
 
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *harness.SyncBuffer
 	done chan struct{} // closed when the executor exited
 	err  error         // its exit, once done is closed
 }
@@ -398,9 +407,10 @@ func (e *env) baseEnv() []string {
 	return vars
 }
 
-// startExecutor starts the servers of the test (the PL-Grid Data reference
-// server) and one executor, stopped when the test ends.
-func startExecutor(t *testing.T) *env {
+// startExecutorProcess starts the servers of the test (the PL-Grid Data
+// reference server) and one executor process (the binary), stopped when
+// the test ends. (harness.StartExecutor runs one in-process.)
+func startExecutorProcess(t *testing.T) *env {
 	t.Helper()
 	e := &env{
 		amqpURL: testenv.AMQPURL(t),
@@ -408,7 +418,7 @@ func startExecutor(t *testing.T) *env {
 		tmpDir:  t.TempDir(),
 		home:    t.TempDir(),
 		cert:    plgdatatest.FakeProxy(t),
-		logs:    &syncBuffer{},
+		logs:    &harness.SyncBuffer{},
 		done:    make(chan struct{}),
 	}
 	e.plg = plgdatatest.New(t, e.cert)
@@ -462,7 +472,7 @@ func startExecutor(t *testing.T) *env {
 		if t.Failed() {
 			t.Logf("executor log:\n%s", e.logs.String())
 		}
-		e.deleteQueue(t)
+		harness.DeleteQueue(t, e.amqpURL, e.queue, "")
 	})
 
 	deadline := time.After(startTimeout)
@@ -498,42 +508,6 @@ func (e *env) stop(t *testing.T) {
 		<-e.done
 		t.Errorf("the executor did not exit within %v of SIGTERM", stopTimeout)
 	}
-}
-
-// deleteQueue removes the durable job queue the run declared.
-func (e *env) deleteQueue(t *testing.T) {
-	conn, err := amqp.DialConfig(e.amqpURL, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
-	if err != nil {
-		t.Logf("delete queue %s: %v", e.queue, err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Logf("delete queue %s: %v", e.queue, err)
-		return
-	}
-	defer ch.Close()
-	if _, err := ch.QueueDelete(e.queue, false, false, false); err != nil {
-		t.Logf("delete queue %s: %v", e.queue, err)
-	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ----------------------------------------------------------------- submit --
@@ -600,7 +574,7 @@ func (e *env) submit(t *testing.T, jobFlags []string, command ...string) submitR
 // that stage, a job whose input is missing. All jobs go to one executor
 // with two threads, at the same time.
 func TestStorageBackends(t *testing.T) {
-	e := startExecutor(t)
+	e := startExecutorProcess(t)
 
 	t.Run("group", func(t *testing.T) {
 		for _, b := range backends {

@@ -1,4 +1,9 @@
-package executor
+package e2e
+
+// The executor's wire contract under load, end to end: the real executor
+// (in-process, internal/testing/harness) and the metric collector
+// (internal/app/collector) on the real broker; every reply and every event
+// is checked field by field, and the collector's line for every job.
 
 import (
 	"context"
@@ -7,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,107 +21,9 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/app/collector"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
-
-// liveExecutor is an executor running against the real test broker on a
-// queue and events exchange of its own.
-type liveExecutor struct {
-	ex       *Executor
-	url      string
-	queue    string
-	exchange string
-	client   *eventbus.Client
-	events   *eventbus.Subscription
-	stop     context.CancelFunc
-	done     chan error
-}
-
-func startLive(t *testing.T, threads int) *liveExecutor {
-	t.Helper()
-	url := testenv.AMQPURL(t)
-	suffix := uuid.NewString()[:8]
-	l := &liveExecutor{url: url, queue: "hyperflow.jobs.test-" + suffix, exchange: "hyperflow.events.test-" + suffix}
-	client, err := eventbus.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	l.client = client
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if l.events, err = client.Subscribe(ctx, l.exchange, "#"); err != nil {
-		t.Fatal(err)
-	}
-
-	cfg := config.Default()
-	cfg.AMQPURL = config.Secret(url)
-	cfg.Queue = l.queue
-	cfg.EventsExchange = l.exchange
-	cfg.Threads = threads
-	cfg.Storage = "local"
-	cfg.TmpDir = t.TempDir()
-	cfg.HeartbeatInterval = 200 * time.Millisecond
-	reg, err := storage.NewRegistry(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	ex, err := New(cfg, Params{Storages: reg, Version: "test", Ready: func() { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.ex = ex
-	runCtx, stop := context.WithCancel(context.Background())
-	l.stop = stop
-	l.done = make(chan error, 1)
-	go func() { l.done <- ex.Run(runCtx) }()
-	select {
-	case <-ready:
-	case err := <-l.done:
-		t.Fatalf("executor stopped before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("executor not ready after 30s")
-	}
-	t.Cleanup(func() {
-		stop()
-		select {
-		case <-l.done:
-		case <-time.After(30 * time.Second):
-			t.Error("executor did not stop")
-		}
-	})
-	return l
-}
-
-// replies opens a reply queue the way the HyperFlow engine does.
-func (l *liveExecutor) replyQueue(t *testing.T) (*amqp.Channel, string, <-chan amqp.Delivery) {
-	t.Helper()
-	ch, err := l.client.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ch.Close() })
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ch, q.Name, d
-}
-
-func (l *liveExecutor) send(t *testing.T, ch *amqp.Channel, replyTo, id string, body []byte) {
-	t.Helper()
-	err := ch.PublishWithContext(context.Background(), "", l.queue, false, false, amqp.Publishing{
-		ContentType: "application/json", CorrelationId: id, ReplyTo: replyTo, Body: body, Headers: amqp.Table{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 type sentJob struct {
 	body      []byte
@@ -136,14 +42,37 @@ type sentJob struct {
 // against the wire contract field by field.
 func TestLive500Jobs(t *testing.T) {
 	const threads = 4
-	l := startLive(t, threads)
-	ch, replyTo, replies := l.replyQueue(t)
+	url := testenv.AMQPURL(t)
+	suffix := uuid.NewString()[:8]
+	queue, exchange := "hyperflow.jobs.test-"+suffix, "hyperflow.events.test-"+suffix
+	// The test's own view of the events, subscribed before the executor
+	// starts so that executor.ready is in it.
+	client, err := eventbus.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	events, err := client.Subscribe(ctx, exchange, "#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := harness.StartExecutor(t, harness.Options{URL: url, Queue: queue, Threads: threads, Version: "test",
+		Tweak: func(c *config.Settings) {
+			c.EventsExchange = exchange
+			c.HeartbeatInterval = 200 * time.Millisecond
+		}})
+	eng := harness.NewEngine(t, url, queue, nil)
 	shared := t.TempDir()
 	os.WriteFile(filepath.Join(shared, "in.dat"), []byte("0123456789"), 0o644)
 	local := t.TempDir()
-	badFiles, _ := filepath.Glob("job/testdata/wire/bad/*")
+	badFiles, _ := filepath.Glob(badFixtures)
+	if len(badFiles) == 0 {
+		t.Fatalf("no bad fixtures in %s", badFixtures)
+	}
 
-	lines := startCollector(t, l)
+	lines := startCollector(t, client, url, exchange)
 
 	jobs := map[string]*sentJob{}
 	for i := range 500 {
@@ -171,17 +100,23 @@ func TestLive500Jobs(t *testing.T) {
 				"options": map[string]any{"storage": "local", "workdir": local}})}
 		}
 		jobs[id] = sj
-		l.send(t, ch, replyTo, id, sj.body)
+		eng.SendAs(id, sj.body)
 	}
 
 	got := map[string]eventbus.Reply{}
-	deadline := time.After(3 * time.Minute)
-	for len(got) < len(jobs) {
-		select {
-		case d := <-replies:
-			if _, dup := got[d.CorrelationId]; dup {
-				t.Errorf("duplicate reply for %s", d.CorrelationId)
-			}
+	deadline := time.Now().Add(3 * time.Minute)
+	for eng.Answered() < len(jobs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d replies after 3 minutes", eng.Answered(), len(jobs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id := range jobs {
+		ds := eng.Deliveries(id)
+		if len(ds) > 1 {
+			t.Errorf("duplicate reply for %s", id)
+		}
+		for _, d := range ds {
 			if d.ContentType != "application/json" {
 				t.Errorf("reply content type %q", d.ContentType)
 			}
@@ -197,9 +132,7 @@ func TestLive500Jobs(t *testing.T) {
 			}
 			var r eventbus.Reply
 			json.Unmarshal(d.Body, &r)
-			got[d.CorrelationId] = r
-		case <-deadline:
-			t.Fatalf("only %d of %d replies after 3 minutes", len(got), len(jobs))
+			got[id] = r
 		}
 	}
 
@@ -209,7 +142,7 @@ func TestLive500Jobs(t *testing.T) {
 	finished := 0
 	for finished < len(jobs) {
 		select {
-		case m := <-l.events.C:
+		case m := <-events.C:
 			var ev eventbus.Event
 			if err := json.Unmarshal(m.Body, &ev); err != nil {
 				t.Fatalf("event not JSON: %s", m.Body)
@@ -217,7 +150,7 @@ func TestLive500Jobs(t *testing.T) {
 			if ev.Executor == "probe" { // the collector's readiness probe
 				continue
 			}
-			if ev.Executor != l.ex.ID() || ev.Timestamp == 0 || ev.Type == "" {
+			if ev.Executor != run.Ex.ID() || ev.Timestamp == 0 || ev.Type == "" {
 				t.Errorf("event lacks executor/timestamp/type: %s", m.Body)
 			}
 			if strings.HasPrefix(ev.Type, "job.") {
@@ -253,7 +186,7 @@ func TestLive500Jobs(t *testing.T) {
 			t.Errorf("%s: stdout %q, want %q", id, r.Stdout, sj.stdout)
 		}
 		m := r.Metrics
-		if m == nil || m.Executor != l.ex.ID() || m.Thread < 1 || m.Thread > threads || m.Hostname == "" ||
+		if m == nil || m.Executor != run.Ex.ID() || m.Thread < 1 || m.Thread > threads || m.Hostname == "" ||
 			m.Timestamps.JobStarted == 0 || m.Timestamps.JobFinished < m.Timestamps.JobStarted {
 			t.Errorf("%s: metrics %+v", id, m)
 			continue
@@ -296,7 +229,7 @@ func TestLive500Jobs(t *testing.T) {
 			t.Errorf("%s: stage events bytes %d/%d", id, *evs[2].Bytes, *evs[6].Bytes)
 		}
 	}
-	checkCollectorLines(t, lines, l.ex.ID(), got)
+	checkCollectorLines(t, lines, run.Ex.ID(), got)
 	if len(threadsSeen) != threads {
 		t.Errorf("jobs ran on threads %v, want all of 1..%d", threadsSeen, threads)
 	}
@@ -306,14 +239,13 @@ func TestLive500Jobs(t *testing.T) {
 		t.Fatalf("first executor event is not executor.ready: %+v", execEvents)
 	}
 	rd := execEvents[0]
-	if rd.Hostname == "" || rd.Threads != threads || rd.Storage != "local" || rd.Version != "test" || rd.Queue != l.queue {
+	if rd.Hostname == "" || rd.Threads != threads || rd.Storage != "local" || rd.Version != "test" || rd.Queue != queue {
 		t.Errorf("executor.ready = %+v", rd)
 	}
-	l.stop()
-	if err := <-l.done; err != nil {
+	run.Stop()
+	if err := <-run.Done; err != nil {
 		t.Fatalf("Run returned %v after stop", err)
 	}
-	l.done <- nil // for the cleanup
 	sawHeartbeat, sawStopped := false, false
 	for _, ev := range execEvents {
 		sawHeartbeat = sawHeartbeat || ev.Type == eventbus.TypeExecutorHeartbeat && ev.Threads == threads && ev.Busy != nil
@@ -321,7 +253,7 @@ func TestLive500Jobs(t *testing.T) {
 	timeout := time.After(10 * time.Second)
 	for !sawStopped {
 		select {
-		case m := <-l.events.C:
+		case m := <-events.C:
 			var ev eventbus.Event
 			json.Unmarshal(m.Body, &ev)
 			sawHeartbeat = sawHeartbeat || ev.Type == eventbus.TypeExecutorHeartbeat
@@ -335,7 +267,7 @@ func TestLive500Jobs(t *testing.T) {
 	if !sawHeartbeat {
 		t.Error("no heartbeat seen")
 	}
-	q, err := ch.QueueDeclarePassive(l.queue, true, false, false, false, nil)
+	q, err := eng.Channel().QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil || q.Messages != 0 {
 		t.Errorf("job queue after the run: %+v %v (want empty: every job settled)", q, err)
 	}
@@ -343,12 +275,12 @@ func TestLive500Jobs(t *testing.T) {
 
 // startCollector runs the metric collector on the test's exchange and waits
 // until it receives finished events (a probe event proves the binding).
-func startCollector(t *testing.T, l *liveExecutor) *syncBuffer {
+func startCollector(t *testing.T, client *eventbus.Client, url, exchange string) *harness.SyncBuffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &harness.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	c := &collector.Collector{Opts: collector.Options{AMQPURL: l.url, Exchange: l.exchange}, Out: out}
+	c := &collector.Collector{Opts: collector.Options{AMQPURL: url, Exchange: exchange}, Out: out}
 	go func() { defer close(done); c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	probe := []byte(`{"type":"job.finished","id":"probe","executor":"probe","thread":1,"timestamp":1}`)
@@ -357,14 +289,14 @@ func startCollector(t *testing.T, l *liveExecutor) *syncBuffer {
 		if time.Now().After(deadline) {
 			t.Fatal("metric collector never printed the probe event")
 		}
-		l.client.Publish(context.Background(), l.exchange, "job.probe.finished", amqp.Publishing{Body: probe})
+		client.Publish(context.Background(), exchange, "job.probe.finished", amqp.Publishing{Body: probe})
 		time.Sleep(100 * time.Millisecond)
 	}
 	return out
 }
 
 // checkCollectorLines checks the collector printed one correct line per job.
-func checkCollectorLines(t *testing.T, out *syncBuffer, executorID string, replies map[string]eventbus.Reply) {
+func checkCollectorLines(t *testing.T, out *harness.SyncBuffer, executorID string, replies map[string]eventbus.Reply) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	byJob := map[string][]string{}
@@ -402,19 +334,38 @@ func checkCollectorLines(t *testing.T, out *syncBuffer, executorID string, repli
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+// badFixtures are the executor's bad job messages (executor/job's wire
+// fixtures).
+const badFixtures = "../../executor/job/testdata/wire/bad/*"
+
+// loadBadFixture returns the message body of a bad fixture (placeholders
+// replaced) and the text its error must contain. (The executor's unit tests
+// have the same reader: TestBadFixtures.)
+func loadBadFixture(t *testing.T, path, workdir, shared string) ([]byte, string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(path, ".txt") {
+		return data, "JSON"
+	}
+	var fx struct {
+		Body        json.RawMessage `json:"body"`
+		ExpectError string          `json:"expect_error"`
+	}
+	if err := json.Unmarshal(data, &fx); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.NewReplacer(`"WORKDIR"`, `"`+workdir+`"`, `"SHAREDDIR"`, `"`+shared+`"`).Replace(string(fx.Body))
+	return []byte(body), fx.ExpectError
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
