@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,7 @@ type Client struct {
 	ev  *amqp.Channel // events: no confirms
 
 	blocked atomic.Bool // broker flow control (connection.blocked)
+	server  amqp.Table  // the broker's server properties (product, version)
 
 	done    chan struct{}
 	closeMu sync.Mutex
@@ -43,25 +46,68 @@ type Client struct {
 
 // Dial connects to url and opens the confirm-mode publishing channel.
 func Dial(rawURL string, log *slog.Logger) (*Client, error) {
-	return DialNamed(rawURL, "hyperflow", log)
+	return DialWith(rawURL, DialOptions{Name: "hyperflow", Log: log})
 }
 
 // DialNamed is Dial with the connection name the broker shows (rabbitmqctl
 // list_connections, the management UI).
 func DialNamed(rawURL, name string, log *slog.Logger) (*Client, error) {
+	return DialWith(rawURL, DialOptions{Name: name, Log: log})
+}
+
+// DialOptions are the optional parts of a connection.
+type DialOptions struct {
+	Name string // the connection's name in the broker
+	TLS  TLSFiles
+	Log  *slog.Logger
+}
+
+// dialTimeout bounds the TCP connection, and the TLS and AMQP handshakes
+// (amqp.DefaultDial sets the deadline).
+const dialTimeout = 10 * time.Second
+
+// DialWith connects to rawURL (amqp:// or amqps://, see TLSFiles) and opens
+// the publishing channels. An error names the broker (password hidden) and,
+// for TLS, the cause and the setting that fixes it.
+func DialWith(rawURL string, o DialOptions) (*Client, error) {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	name := o.Name
+	if name == "" {
+		name = "hyperflow"
+	}
+	where := redact.URL(rawURL)
+	uri, err := amqp.ParseURI(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("broker URL %s: not an amqp:// or amqps:// URL", where)
+	}
+	tlsCfg, err := o.TLS.tlsConfig(uri)
+	if err != nil {
+		return nil, fmt.Errorf("connect to broker %s: %w", where, err)
+	}
 	cfg := amqp.Config{
-		Heartbeat:  10 * time.Second,
-		Locale:     "en_US",
-		Properties: amqp.Table{"connection_name": name},
-		Dial:       amqp.DefaultDial(10 * time.Second),
+		Heartbeat:       10 * time.Second,
+		Locale:          "en_US",
+		Properties:      amqp.Table{"connection_name": name},
+		Dial:            amqp.DefaultDial(dialTimeout),
+		TLSClientConfig: tlsCfg,
 	}
 	conn, err := amqp.DialConfig(rawURL, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to broker %s: %w", redact.URL(rawURL), err)
+		return nil, fmt.Errorf("connect to broker %s: %w", where, explainTLS(err, tlsCfg))
 	}
+	c, err := newClient(conn, log)
+	if err != nil {
+		return nil, fmt.Errorf("connect to broker %s: %w", where, err)
+	}
+	c.server = conn.Properties
+	return c, nil
+}
+
+// newClient opens the publishing channels of conn.
+func newClient(conn *amqp.Connection, log *slog.Logger) (*Client, error) {
 	pub, err := conn.Channel()
 	if err != nil {
 		conn.Close()
@@ -118,6 +164,32 @@ func (c *Client) shut(e *amqp.Error) {
 		c.err = errors.New("broker connection closed")
 	}
 	close(c.done)
+}
+
+// ServerInfo is what the broker says of itself when the connection opens.
+type ServerInfo struct {
+	Product string // "RabbitMQ"
+	Version string // "4.0.5"
+	Major   int    // 4, or 0 when the version cannot be read
+	Minor   int
+}
+
+// Server returns what the broker said of itself.
+func (c *Client) Server() ServerInfo {
+	info := ServerInfo{}
+	info.Product, _ = c.server["product"].(string)
+	info.Version, _ = c.server["version"].(string)
+	parts := strings.SplitN(info.Version, ".", 3)
+	if len(parts) >= 2 {
+		info.Major, _ = strconv.Atoi(parts[0])
+		info.Minor, _ = strconv.Atoi(parts[1])
+	}
+	return info
+}
+
+// AtLeast reports whether the broker is RabbitMQ major.minor or later.
+func (i ServerInfo) AtLeast(major, minor int) bool {
+	return i.Major > major || (i.Major == major && i.Minor >= minor)
 }
 
 // Done is closed when the connection or the publishing channel is gone.

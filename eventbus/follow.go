@@ -39,6 +39,7 @@ type FollowNotice struct {
 // exclusive and auto-delete).
 type Follower struct {
 	URL      string   // the broker
+	TLS      TLSFiles // for an amqps:// URL
 	Name     string   // the connection's name in the broker ("hyperflow-top")
 	Exchange string   // DefaultExchange when empty
 	Bindings []string // binding keys; "#" when empty
@@ -102,7 +103,7 @@ func (f *Follower) once(ctx context.Context, handle func(Message) error, log *sl
 	if exchange == "" {
 		exchange = DefaultExchange
 	}
-	client, err := DialNamed(f.URL, name, log)
+	client, err := DialWith(f.URL, DialOptions{Name: name, TLS: f.TLS, Log: log})
 	if err != nil {
 		return false, nil, err
 	}

@@ -34,7 +34,7 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 	}
 	add(fmt.Sprintf("temporary directory %s writable", cfg.TmpDir), checkWritable(cfg.TmpDir))
 
-	client, err := eventbus.Dial(cfg.AMQPURL.Reveal(), nil)
+	client, err := eventbus.DialWith(cfg.AMQPURL.Reveal(), eventbus.DialOptions{Name: "hyperflow-executor --check", TLS: TLSFiles(cfg)})
 	add("broker "+redact.URL(cfg.AMQPURL.Reveal())+" reachable", err)
 	if err != nil {
 		return out

@@ -64,6 +64,12 @@ func (e *Executor) Stats() Stats {
 	}
 }
 
+// TLSFiles are the TLS settings of the broker connection.
+func TLSFiles(s config.Settings) eventbus.TLSFiles {
+	return eventbus.TLSFiles{CAFile: s.AMQPTLSCAFile, CertFile: s.AMQPTLSCertFile,
+		KeyFile: s.AMQPTLSKeyFile, ServerName: s.AMQPTLSServerName}
+}
+
 // finishedMemory is how many finished job ids are remembered to answer
 // redeliveries.
 const finishedMemory = 10000
@@ -267,7 +273,8 @@ func (e *Executor) waitJobs() bool {
 func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
 	url := e.cfg.AMQPURL.Reveal()
 	for attempt := 1; ; attempt++ {
-		client, err := eventbus.DialNamed(url, "hyperflow-executor "+e.id, e.log)
+		client, err := eventbus.DialWith(url, eventbus.DialOptions{
+			Name: "hyperflow-executor " + e.id, TLS: TLSFiles(e.cfg), Log: e.log})
 		if err == nil {
 			e.backoff.Up()
 			if attempt > 1 {

@@ -63,7 +63,7 @@ func startSource(ctx context.Context, cfg Config, rec *record.Recorder, failFast
 	if cfg.Replay != "" {
 		return StartReplay(ctx, cfg.Replay, cfg.Speed, rec)
 	}
-	return StartAMQP(ctx, AMQPSource{URL: cfg.AMQPURL, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}, rec, nil), nil
+	return StartAMQP(ctx, AMQPSource{URL: cfg.AMQPURL, TLS: cfg.TLS, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}, rec, nil), nil
 }
 
 // openRecording opens the recording of --record, or of --resume with the

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/amqpflags"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
@@ -20,6 +21,7 @@ const DefaultAMQPURL = "amqp://guest:guest@localhost:5672/"
 // Config is hyperflow-top's command line.
 type Config struct {
 	AMQPURL  string
+	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
 	MaxJobs  int
@@ -49,6 +51,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&c.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	amqpflags.AddTLS(fs, &c.TLS)
 	fs.StringVar(&c.Exchange, "exchange", eventbus.DefaultExchange, "events exchange")
 	fs.StringArrayVar(&c.Bindings, "binding", []string{"#"}, "binding key of the private queue, to narrow what is received, e.g. 'job.*.finished' (repeatable)")
 	fs.IntVar(&c.MaxJobs, "max-jobs", state.DefaultMaxJobs, "finished jobs kept in memory (running jobs are always kept; totals stay exact)")
@@ -129,6 +132,7 @@ func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	if v := getenv("AMQP_URL"); v != "" && !fs.Changed("amqp-url") {
 		c.AMQPURL = v
 	}
+	amqpflags.TLSFromEnv(fs, getenv, &c.TLS)
 	return c, c.validate(fs)
 }
 

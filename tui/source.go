@@ -81,6 +81,7 @@ func newSource(label string, replay bool) (*Source, chan eventbus.Message) {
 // AMQPSource says which events to subscribe to.
 type AMQPSource struct {
 	URL      string
+	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
 	// FailFast: when the first connection fails, end with its error
@@ -96,7 +97,7 @@ type AMQPSource struct {
 func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *slog.Logger) *Source {
 	src, out := newSource(hostOf(cfg.URL), false)
 	f := &eventbus.Follower{
-		URL: cfg.URL, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
+		URL: cfg.URL, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
 		FailFast: cfg.FailFast, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			src.note(Notice{State: connStates[n.State], Text: n.Text, Err: n.Err})

@@ -89,6 +89,10 @@ type GridFTP struct {
 // variables, flags and defaults.
 type Settings struct {
 	AMQPURL           Secret        `yaml:"amqp_url"`
+	AMQPTLSCAFile     string        `yaml:"amqp_tls_ca_file"`     // CA of the broker's certificate ("" = URL's cacertfile, else system roots)
+	AMQPTLSCertFile   string        `yaml:"amqp_tls_cert_file"`   // client certificate ("" = URL's certfile)
+	AMQPTLSKeyFile    string        `yaml:"amqp_tls_key_file"`    // its key ("" = URL's keyfile)
+	AMQPTLSServerName string        `yaml:"amqp_tls_server_name"` // name in the broker's certificate ("" = URL's, else its host)
 	Queue             string        `yaml:"amqp_queue"`
 	Storage           string        `yaml:"storage"`
 	Threads           int           `yaml:"threads"`

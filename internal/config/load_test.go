@@ -143,6 +143,10 @@ type input struct {
 func everySetting() []input {
 	return []input{
 		{"amqp_url", "AMQP_URL", "amqp-url", "amqps://u:p@h:5671/v", func(s *Settings) { s.AMQPURL = "amqps://u:p@h:5671/v" }},
+		{"amqp_tls_ca_file", "AMQP_TLS_CA_FILE", "amqp-tls-ca-file", "/ca.pem", func(s *Settings) { s.AMQPTLSCAFile = "/ca.pem" }},
+		{"amqp_tls_cert_file", "AMQP_TLS_CERT_FILE", "amqp-tls-cert-file", "/c.pem", func(s *Settings) { s.AMQPTLSCertFile = "/c.pem" }},
+		{"amqp_tls_key_file", "AMQP_TLS_KEY_FILE", "amqp-tls-key-file", "/k.pem", func(s *Settings) { s.AMQPTLSKeyFile = "/k.pem" }},
+		{"amqp_tls_server_name", "AMQP_TLS_SERVER_NAME", "amqp-tls-server-name", "broker.example", func(s *Settings) { s.AMQPTLSServerName = "broker.example" }},
 		{"amqp_queue", "AMQP_QUEUE", "queue", "q2", func(s *Settings) { s.Queue = "q2" }},
 		{"storage", "STORAGE", "storage", "gridftp", func(s *Settings) { s.Storage = "gridftp" }},
 		{"threads", "THREADS", "threads", "17", func(s *Settings) { s.Threads = 17 }},

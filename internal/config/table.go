@@ -45,6 +45,26 @@ func settingTable() []setting {
 			field: func(s *Settings) any { return &s.AMQPURL },
 		},
 		{
+			key: "amqp_tls_ca_file", env: "AMQP_TLS_CA_FILE", flag: "amqp-tls-ca-file", def: "system roots",
+			desc:  "amqps: CA certificate (PEM) that signed the broker's certificate (URL query: cacertfile)",
+			field: func(s *Settings) any { return &s.AMQPTLSCAFile },
+		},
+		{
+			key: "amqp_tls_cert_file", env: "AMQP_TLS_CERT_FILE", flag: "amqp-tls-cert-file", def: "none",
+			desc:  "amqps: client certificate (PEM), for brokers that require one or auth_mechanism=external (URL query: certfile)",
+			field: func(s *Settings) any { return &s.AMQPTLSCertFile },
+		},
+		{
+			key: "amqp_tls_key_file", env: "AMQP_TLS_KEY_FILE", flag: "amqp-tls-key-file", def: "none",
+			desc:  "amqps: the client certificate's key (PEM) (URL query: keyfile)",
+			field: func(s *Settings) any { return &s.AMQPTLSKeyFile },
+		},
+		{
+			key: "amqp_tls_server_name", env: "AMQP_TLS_SERVER_NAME", flag: "amqp-tls-server-name", def: "the URL's host",
+			desc:  "amqps: name the broker's certificate must carry (URL query: server_name_indication)",
+			field: func(s *Settings) any { return &s.AMQPTLSServerName },
+		},
+		{
 			key: "amqp_queue", env: "AMQP_QUEUE", flag: "queue",
 			desc:  "queue the jobs are taken from",
 			field: func(s *Settings) any { return &s.Queue },

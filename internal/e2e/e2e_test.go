@@ -57,7 +57,7 @@ import (
 )
 
 // The binaries under test, built by TestMain.
-var executorBin, submitBin string
+var executorBin, submitBin, topBin, collectorBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hf-e2e-bin-")
@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"./cmd/hyperflow-amqp-executor", "./cmd/hyperflow-submit")
+		"./cmd/hyperflow-amqp-executor", "./cmd/hyperflow-submit", "./cmd/hyperflow-top", "./cmd/hyperflow-amqp-metric-collector")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
@@ -75,6 +75,8 @@ func TestMain(m *testing.M) {
 	}
 	executorBin = filepath.Join(dir, "hyperflow-amqp-executor")
 	submitBin = filepath.Join(dir, "hyperflow-submit")
+	topBin = filepath.Join(dir, "hyperflow-top")
+	collectorBin = filepath.Join(dir, "hyperflow-amqp-metric-collector")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

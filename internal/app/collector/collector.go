@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/amqpflags"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
@@ -36,6 +37,7 @@ const (
 // Options are the settings of the collector.
 type Options struct {
 	AMQPURL  string
+	TLS      eventbus.TLSFiles
 	Exchange string
 	Header   bool
 }
@@ -45,6 +47,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Exchange, "exchange", DefaultExchange, "events exchange")
 	fs.BoolVar(&o.Header, "header", false, "print a first line naming the columns")
 	return fs
@@ -82,6 +85,7 @@ func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 	if v := getenv("AMQP_URL"); v != "" && !fs.Changed("amqp-url") {
 		o.AMQPURL = v
 	}
+	amqpflags.TLSFromEnv(fs, getenv, &o.TLS)
 	if o.Exchange == "" {
 		return o, errors.New("--exchange: must not be empty")
 	}
@@ -109,7 +113,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 	}
 	f := &eventbus.Follower{
-		URL: c.Opts.AMQPURL, Name: "hyperflow-amqp-metric-collector", Exchange: c.Opts.Exchange,
+		URL: c.Opts.AMQPURL, TLS: c.Opts.TLS, Name: "hyperflow-amqp-metric-collector", Exchange: c.Opts.Exchange,
 		Bindings: []string{BindingKey}, FailFast: true, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			if n.State == eventbus.FollowUp {

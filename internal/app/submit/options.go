@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/amqpflags"
 )
 
 // Defaults of the settings.
@@ -21,6 +24,7 @@ const (
 // Options are the settings of one run of hyperflow-submit.
 type Options struct {
 	AMQPURL string
+	TLS     eventbus.TLSFiles
 	Queue   string
 	// ReplyTimeout bounds the wait for a reply; 0 = forever, as the engine
 	// waits. In load mode it counts from each job's publication, and the
@@ -64,6 +68,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Queue, "queue", DefaultQueue, "job queue (env AMQP_QUEUE)")
 	fs.DurationVar(&o.ReplyTimeout, "timeout-reply", 0, "how long to wait for a reply; 0 = forever (load mode: per job, default 5m)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "single mode: do not print the reply; load mode: do not print the text summary")
@@ -104,6 +109,7 @@ func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 	if v := getenv("AMQP_URL"); v != "" && !fs.Changed("amqp-url") {
 		o.AMQPURL = v
 	}
+	amqpflags.TLSFromEnv(fs, getenv, &o.TLS)
 	if v := getenv("AMQP_QUEUE"); v != "" && !fs.Changed("queue") {
 		o.Queue = v
 	}

@@ -29,8 +29,8 @@ type session struct {
 // server-named, exclusive, auto-delete reply queue consumed with auto-ack.
 // With separatePublisher the jobs are published on a channel of their own
 // (load mode), so that publishing and consuming do not share flow control.
-func openSession(url, queue string, separatePublisher bool, log *slog.Logger) (_ *session, err error) {
-	client, err := eventbus.Dial(url, log)
+func openSession(url string, tlsFiles eventbus.TLSFiles, queue string, separatePublisher bool, log *slog.Logger) (_ *session, err error) {
+	client, err := eventbus.DialWith(url, eventbus.DialOptions{Name: "hyperflow-submit", TLS: tlsFiles, Log: log})
 	if err != nil {
 		return nil, err
 	}
