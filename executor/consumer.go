@@ -3,6 +3,9 @@ package executor
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strings"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -28,11 +31,15 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 	if err := ch.Qos(e.cfg.Threads, 0, false); err != nil {
 		return fmt.Errorf("set prefetch %d: %w", e.cfg.Threads, err)
 	}
+	server := client.Server()
 	var consumeArgs amqp.Table
 	if t := e.cfg.ConsumerTimeout; t > 0 {
-		// Honoured by RabbitMQ 3.12 and later; older brokers ignore it and
-		// apply their global consumer_timeout.
-		consumeArgs = amqp.Table{"x-consumer-timeout": t.Milliseconds()}
+		if perConsumerTimeout(server) {
+			consumeArgs = amqp.Table{"x-consumer-timeout": t.Milliseconds()}
+		} else if e.timeoutNoted.CompareAndSwap(false, true) {
+			e.log.Warn("this broker ignores a per-consumer timeout: consumer_timeout is taken as what the broker applies; make sure it does",
+				"broker", server.Product+" "+server.Version, "consumer_timeout", t, "fix", timeoutFix(server, e.cfg.Queue, t))
+		}
 	}
 	tag := "hyperflow-executor-" + e.id
 	deliveries, err := ch.Consume(e.cfg.Queue, tag, false, false, false, false, consumeArgs)
@@ -70,6 +77,10 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 				select {
 				case cause := <-closed:
 					if cause != nil {
+						if strings.Contains(cause.Reason, "delivery acknowledgement") && strings.Contains(cause.Reason, "timed out") {
+							e.log.Error("the broker's consumer timeout closed the channel: a job ran longer than the broker lets a delivery stay unacknowledged; running jobs go on and are answered once, but raise the timeout",
+								"broker", server.Product+" "+server.Version, "fix", timeoutFix(server, e.cfg.Queue, max(e.cfg.ConsumerTimeout, 24*time.Hour)))
+						}
 						return fmt.Errorf("consumer channel closed: %w", cause)
 					}
 					return fmt.Errorf("consumer channel closed: %w", client.Err())
@@ -112,4 +123,21 @@ func (e *Executor) dispatch(ctx context.Context, d amqp.Delivery) {
 		defer func() { e.slots <- slot }()
 		e.handle(d, slot)
 	})
+}
+
+// perConsumerTimeout says whether the broker honours x-consumer-timeout on
+// basic.consume: RabbitMQ 3.12 and 3.13. Older ones do not know it; 4.x
+// accepts it and ignores it (only a queue argument or a policy works there).
+func perConsumerTimeout(s eventbus.ServerInfo) bool {
+	return s.Product == "RabbitMQ" && s.AtLeast(3, 12) && !s.AtLeast(4, 0)
+}
+
+// timeoutFix is what an operator runs so that deliveries of queue may stay
+// unacknowledged for t on this broker.
+func timeoutFix(s eventbus.ServerInfo, queue string, t time.Duration) string {
+	if s.Product == "RabbitMQ" && !s.AtLeast(3, 12) {
+		return fmt.Sprintf("set consumer_timeout = %d in rabbitmq.conf (RabbitMQ before 3.12 has no per-queue timeout)", t.Milliseconds())
+	}
+	return fmt.Sprintf(`rabbitmqctl set_policy hyperflow-long-jobs '^%s$' '{"consumer-timeout":%d}' --apply-to queues`,
+		regexp.QuoteMeta(queue), t.Milliseconds())
 }

@@ -103,14 +103,15 @@ type Executor struct {
 	slots  chan int
 	jobs   sync.WaitGroup
 
-	busy        atomic.Int32
-	jobsDone    atomic.Int64
-	jobsFailed  atomic.Int64
-	duplicates  atomic.Int64 // redeliveries answered without running again
-	reconnects  atomic.Int64
-	readyCalled atomic.Bool
-	draining    atomic.Bool  // the shutdown began: no new job is taken
-	lastTick    atomic.Int64 // unix nanoseconds
+	busy         atomic.Int32
+	jobsDone     atomic.Int64
+	jobsFailed   atomic.Int64
+	duplicates   atomic.Int64 // redeliveries answered without running again
+	reconnects   atomic.Int64
+	readyCalled  atomic.Bool
+	draining     atomic.Bool  // the shutdown began: no new job is taken
+	timeoutNoted atomic.Bool  // the broker's consumer timeout was explained once
+	lastTick     atomic.Int64 // unix nanoseconds
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot
