@@ -251,8 +251,10 @@ func eventTable(t *testing.T, doc string) map[string]tableRow {
 		r.key = strings.Trim(strings.TrimSpace(cells[1]), "`")
 		r.typ = strings.Trim(strings.TrimSpace(cells[2]), "`")
 		for _, m := range backticked.FindAllStringSubmatch(cells[3], -1) {
-			if !slices.Contains(r.fields, m[1]) {
-				r.fields = append(r.fields, m[1])
+			// A name, or a name with its value ("`draining: true`").
+			name, _, _ := strings.Cut(m[1], ":")
+			if !slices.Contains(r.fields, name) {
+				r.fields = append(r.fields, name)
 			}
 		}
 		rows[r.typ] = r
@@ -264,7 +266,7 @@ func eventTable(t *testing.T, doc string) map[string]tableRow {
 }
 
 var allTypes = []string{
-	TypeExecutorReady, TypeExecutorHeartbeat, TypeExecutorStopped,
+	TypeExecutorReady, TypeExecutorHeartbeat, TypeExecutorDraining, TypeExecutorStopped,
 	TypeJobStarted, TypeStageInStarted, TypeStageInFinished, TypeExecStarted, TypeExecFinished,
 	TypeStageOutStarted, TypeStageOutFinished, TypeJobFinished, TypeJobProgress,
 }
@@ -419,6 +421,7 @@ func TestRoutingKeys(t *testing.T) {
 	}{
 		{Event{Type: TypeExecutorReady}, "executor.ready"},
 		{Event{Type: TypeExecutorHeartbeat, ID: "ignored"}, "executor.heartbeat"},
+		{Event{Type: TypeExecutorDraining}, "executor.draining"},
 		{Event{Type: TypeExecutorStopped}, "executor.stopped"},
 		{Event{Type: TypeJobStarted, ID: "6b1f0c2a-77d4"}, "job.6b1f0c2a-77d4.started"},
 		{Event{Type: TypeStageInStarted, ID: "a"}, "job.a.stage-in.started"},

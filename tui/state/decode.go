@@ -121,6 +121,7 @@ type wireEvent struct {
 	Interval   float64        `json:"interval"`
 
 	ConsumerTimeout float64 `json:"consumer_timeout"`
+	Draining        *bool   `json:"draining"`
 
 	Reason string `json:"reason"`
 
