@@ -1,12 +1,100 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 )
+
+// decode reads an event body into ev by encoding/json's rules, which the
+// model relies on:
+//
+//   - a body that is not a JSON object is malformed;
+//   - a value of the wrong type leaves its field as it was and is reported
+//     (the first one) as invalid, the rest of the body being read;
+//   - null leaves a field as it was, but sets a pointer or slice to nil;
+//   - keys match the fields' names ignoring case; invalid UTF-8 in a
+//     string is replaced by U+FFFD.
+//
+// It is github.com/segmentio/encoding/json, which follows those rules
+// except that it stops at a value of the wrong type: such a body (sent only
+// by a broken executor) is read again by encoding/json.
+// TestDecodeMatchesEncodingJSON holds it to encoding/json.
+//
+// The model must ingest at least 200k events/s. Measured for issue 15, the
+// whole model's ingestion (BenchmarkApply) with each decoder swapped in
+// (BenchmarkApplyDecoders, -tags decoderbench; 5 interleaved rounds of
+// -benchtime 2s on a shared 2-core VM with a load average of 5 to 8, so
+// the wall-clock figures are low and noisy; events/cpu-s counts the
+// process's CPU time, the goal's measure; medians, per event):
+//
+//	decoder                              events/cpu-s  events/s  allocs  bytes
+//	hand-written (fastjson.go, removed)      420k        196k       3     278
+//	encoding/json Unmarshal                  130k         60k      15     687
+//	encoding/json, one Decoder reused        142k         96k      10     421
+//	go-json-experiment/json v1.27.2          304k        285k       7     383
+//	segmentio/encoding/json v0.5.4           372k        329k      10     423
+//	bytedance/sonic v1.15.5 (ConfigStd)      300k        237k      12     761
+//
+// Two earlier runs, not interleaved, at a load average of 12 to 19, put
+// every decoder lower and the libraries close to the goal (segmentio 296k
+// and 198k, sonic 252k and 238k, go-json-experiment 188k and 219k,
+// hand-written 302k and 442k): measure again on a quiet machine.
+//
+// The decoding step alone (BenchmarkDecoders, a noisier earlier run):
+// hand-written 1.1M events/cpu-s, segmentio 0.86M, sonic 0.53M,
+// go-json-experiment 0.44M, encoding/json 0.18M to 0.24M. Three libraries
+// reach the goal, so the 711-line hand-written decoder was replaced, by the
+// fastest of them: segmentio is pure Go, keeps encoding/json's API, tags
+// and error types, and is maintained (v0.5.4, 2026). sonic's JIT runs only
+// on amd64 and arm64 and on the Go releases it knows (it falls back to
+// encoding/json elsewhere) and brings six modules; go-json-experiment is
+// the future encoding/json/v2, a candidate once that is in the standard
+// library (it matches keys exactly and stops at the first error). The
+// comparison is still in decoders_test.go and decoders_bench_test.go, less
+// the hand-written decoder and sonic (in the history of those files, the
+// commit "tui/state: decoder comparison benchmark").
+//
+// With it, BenchmarkApply gave 343k to 426k events/cpu-s (3 runs of 2 s,
+// load average 9 to 11) and the heap BenchmarkMemory100kJobs holds is
+// unchanged (11.6 MiB).
+//
+// intern is not used: the model shares the strings it keeps itself
+// (model.str). decode is a variable only for that comparison, which swaps
+// it.
+var decode = decodeSegmentio
+
+func decodeSegmentio(body []byte, ev *wireEvent, _ map[string]string) (malformed, invalid error) {
+	*ev = wireEvent{}
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		return errNotObject, nil
+	}
+	err := segjson.Unmarshal(body, ev)
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return err, nil
+	}
+	*ev = wireEvent{}
+	return stdDecodeErrors(json.Unmarshal(body, ev))
+}
+
+var errNotObject = errors.New("body is not a JSON object")
+
+// stdDecodeErrors sorts an error of encoding/json into malformed (not JSON)
+// and invalid (a value of the wrong type).
+func stdDecodeErrors(err error) (malformed, invalid error) {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return nil, err
+	}
+	return err, nil
+}
 
 // wireEvent is a lenient reading of an event body: every field of every
 // event type, with the ones whose type varies between executors (thread,
@@ -33,6 +121,7 @@ type wireEvent struct {
 	Interval   float64        `json:"interval"`
 
 	ConsumerTimeout float64 `json:"consumer_timeout"`
+	Draining        *bool   `json:"draining"`
 
 	Reason string `json:"reason"`
 
@@ -52,30 +141,6 @@ type wireEvent struct {
 	Metrics    *wireMetrics    `json:"metrics"`
 	Exceptions []string        `json:"exceptions"`
 	StderrTail string          `json:"stderr_tail"`
-
-	// store holds what the pointer fields point to, reused from one event
-	// to the next (see reset).
-	store wireStore
-}
-
-type wireStore struct {
-	busy                 int
-	jobsDone, jobsFailed int64
-	redelivered          bool
-	time                 float64
-	bytes                int64
-	running              []wireRunning
-	elapsed, cpu         float64
-	bytesTotal, rss      int64
-	metrics              wireMetrics
-	exceptions           []string
-}
-
-// reset clears ev for the next event, keeping its buffers.
-func (ev *wireEvent) reset() {
-	running, exceptions := ev.store.running[:0], ev.store.exceptions[:0]
-	*ev = wireEvent{}
-	ev.store.running, ev.store.exceptions = running, exceptions
 }
 
 type wireRunning struct {
