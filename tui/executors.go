@@ -136,9 +136,10 @@ func (v *executorsView) Refresh() {
 // note is the line under an executor: why it is lost, or its diagnosis.
 func (v *executorsView) note(x *state.ExecutorView) string {
 	if x.Lost {
-		n := "LOST: no heartbeat"
-		if !x.Heartbeat.IsZero() {
-			n += " for " + fmtAge(v.now.Sub(x.Heartbeat))
+		// Silent since its last sign of life of any kind.
+		n := "LOST: silent for " + fmtAge(v.now.Sub(x.LastSeen))
+		if x.Heartbeat.IsZero() {
+			n += " (no heartbeat ever)"
 		}
 		jobs := "1 job"
 		if x.Running != 1 {

@@ -183,7 +183,7 @@ func TestExecutorsViewUtilisation(t *testing.T) {
 	if l := lineWith(sc, "node-4"); !strings.HasPrefix(strings.TrimLeft(l, " ›"), "LOST") {
 		t.Errorf("node-4 is not LOST: %q", l)
 	}
-	if !strings.Contains(sc, "LOST: no heartbeat for") {
+	if !strings.Contains(sc, "LOST: silent for") {
 		t.Errorf("no line saying why node-4 is lost:\n%s", sc)
 	}
 	for _, want := range []string{"IN RATE", "OUT TOTAL", "nfs ", "cloud ", "busy 86%", "STAGING"} {

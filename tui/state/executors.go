@@ -26,8 +26,12 @@ type executor struct {
 	threads                               map[string]*thread
 
 	// lost: stale with jobs running. progress: it sends job.progress
-	// events (so its staging jobs can be judged stalled).
+	// events (so its staging jobs can be judged stalled). beats: it is of
+	// a kind that sends heartbeats (it sent one, or a sign of this
+	// implementation: a versioned executor.ready, a job.started with the
+	// redelivered flag, progress), unlike the original executor.
 	lost, progress  bool
+	beats           bool
 	consumerTimeout float64 // seconds, from heartbeats; 0 unknown
 	// since is the earliest event timestamp known of it (ready, first
 	// event, or a stage that began before): where its utilisation can
@@ -99,6 +103,9 @@ func (m *model) applyReady(e *event) error {
 	if w.Threads > 0 {
 		x.threadsN = w.Threads
 	}
+	if w.Version != "" || w.Queue != "" {
+		x.beats = true
+	}
 	dup := x.readyTS != 0
 	if x.readyTS == 0 || e.ts < x.readyTS {
 		x.readyTS = e.ts
@@ -139,6 +146,7 @@ func (m *model) applyHeartbeat(e *event) error {
 	}
 	x.hbTS = e.ts
 	x.heartbeat = max(x.heartbeat, e.recv)
+	x.beats = true
 	m.fillExecutor(x, w)
 	if w.Threads > 0 {
 		x.threadsN = w.Threads
@@ -280,11 +288,14 @@ func (m *model) age(x *executor, now int64) bool {
 	if x.status == StatusStopped {
 		return false
 	}
+	// Stale from its last sign of life of any kind (executor.ready, a job
+	// event, a heartbeat): an executor killed before its first heartbeat
+	// goes stale too.
 	st := StatusOnline
 	limit := int64(m.opts.StaleIntervals) * int64(m.interval(x))
-	if x.heartbeat == 0 && len(x.running) > 0 {
-		// Never heard heartbeating (the original executor has none):
-		// it is busy, not dead, as far as anyone can tell.
+	if !x.beats && len(x.running) > 0 {
+		// Of a kind without heartbeats (the original executor): it is
+		// busy, not dead, as far as anyone can tell.
 		st = StatusOnline
 	} else if now-x.lastSeen > limit {
 		st = StatusStale

@@ -442,6 +442,9 @@ func (m *model) applyStage(e *event, j *job, running bool) {
 		j.attempts++
 		j.partial = false
 		b.Started++
+		if w.Redelivered != nil {
+			j.exec.beats = true // only this implementation sends the flag
+		}
 		if w.Redelivered != nil && *w.Redelivered && !j.redelivered {
 			j.redelivered = true
 			m.redeliv++

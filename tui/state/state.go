@@ -49,7 +49,8 @@ type Options struct {
 	// whose heartbeats carry none (and for one never heard heartbeating).
 	DefaultHeartbeat time.Duration
 	// StaleIntervals: an executor is stale after this many heartbeat
-	// intervals without a heartbeat.
+	// intervals without any sign of life (executor.ready, a heartbeat, a
+	// job event).
 	StaleIntervals int
 	// MaxExecutors caps the executors kept; beyond it the stopped ones
 	// without running jobs, least recently seen first, are dropped.
@@ -83,7 +84,7 @@ type Status string
 // Executor statuses.
 const (
 	StatusOnline  Status = "online"
-	StatusStale   Status = "stale"   // no heartbeat for StaleIntervals intervals
+	StatusStale   Status = "stale"   // no sign of life for StaleIntervals intervals
 	StatusStopped Status = "stopped" // executor.stopped received
 )
 
@@ -155,10 +156,12 @@ type ExecutorView struct {
 	Version  string
 	Queue    string
 
-	// Status: stopped after executor.stopped; stale when nothing came from
-	// it for StaleIntervals × Interval (an executor that never sent a
-	// heartbeat, as the original one, stays online while it runs jobs);
-	// online otherwise. Tick ages it.
+	// Status: stopped after executor.stopped; stale when nothing at all
+	// (executor.ready, a job event, a heartbeat) came from it for
+	// StaleIntervals × Interval, so that one killed before its first
+	// heartbeat goes stale too (the original executor, which sends no
+	// heartbeats, stays online while it runs jobs); online otherwise.
+	// Tick ages it.
 	Status    Status
 	Reason    string        // executor.stopped's reason
 	FirstSeen time.Time     // receive time of its first event
@@ -178,8 +181,8 @@ type ExecutorView struct {
 	Done    int64
 	Failed  int64
 
-	// Lost: Status is stale while it had jobs running (its heartbeats
-	// stopped in the middle of work: crashed, killed or cut off). Its jobs
+	// Lost: Status is stale while it had jobs running (it fell silent in
+	// the middle of work: crashed, killed or cut off). Its jobs
 	// stay running (they may be), and it is online again at its next
 	// event. Show it as "lost".
 	Lost bool

@@ -1,0 +1,122 @@
+package state_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
+)
+
+// The life of an executor as the monitor tells it: online, stale, LOST,
+// draining, stopped, gone.
+
+// life feeds events to a model; each is received 10 ms after its
+// timestamp (seconds after base).
+type life struct {
+	t *testing.T
+	m *state.Model
+}
+
+func newLife(t *testing.T, opts state.Options) *life {
+	return &life{t: t, m: state.New(opts)}
+}
+
+// send applies ev, stamped at base+s, and fails the test on an anomaly.
+func (l *life) send(s float64, ev eventbus.Event) {
+	l.t.Helper()
+	if err := l.m.Apply(eventMsg(s, ev)); err != nil {
+		l.t.Fatalf("%s: %v", ev.Type, err)
+	}
+}
+
+func eventMsg(s float64, ev eventbus.Event) eventbus.Message {
+	ev.Timestamp = base + s
+	if ev.ID != "" {
+		ev.Job = ev.ID
+	}
+	body, err := json.Marshal(&ev)
+	if err != nil {
+		panic(err)
+	}
+	key := ev.RoutingKey()
+	if ev.ID == "" && ev.Job != "" {
+		key = eventbus.JobRoutingKey(ev.Job, ev.Type)
+	}
+	return eventbus.Message{RoutingKey: key, Body: body, Received: at(s + 0.01)}
+}
+
+func (l *life) executor(id string, now float64) state.ExecutorView {
+	l.t.Helper()
+	l.m.Tick(at(now))
+	x, ok := l.m.Executor(id)
+	if !ok {
+		l.t.Fatalf("executor %s unknown", id)
+	}
+	return x
+}
+
+func ready(id, host string) eventbus.Event {
+	return eventbus.Event{Executor: id, Type: eventbus.TypeExecutorReady, Hostname: host, Threads: 2,
+		Storage: "local", Version: "1.0.0", Queue: "hyperflow.jobs"}
+}
+
+func started(exec, job string, thread int64) eventbus.Event {
+	return eventbus.Event{Executor: exec, Type: eventbus.TypeJobStarted, ID: job, Thread: thread,
+		Executable: "/bin/sleep", Redelivered: eventbus.Ptr(false)}
+}
+
+func finished(exec, job string, thread int64, exit int) eventbus.Event {
+	return eventbus.Event{Executor: exec, Type: eventbus.TypeJobFinished, ID: job, Thread: thread,
+		Executable: "/bin/sleep", ExitStatus: eventbus.Ptr(exit)}
+}
+
+func heartbeat(exec string, running ...eventbus.RunningJob) eventbus.Event {
+	return eventbus.Event{Executor: exec, Type: eventbus.TypeExecutorHeartbeat, Threads: 2,
+		Busy: eventbus.Ptr(len(running)), JobsDone: eventbus.Ptr[int64](0), JobsFailed: eventbus.Ptr[int64](0),
+		Running: &running, Interval: 5}
+}
+
+// An executor killed before its first heartbeat: it said it was ready and
+// started a job, then nothing. It goes stale from its last sign of life,
+// and LOST since it ran a job; its job stays running (it may be).
+func TestExecutorSilentBeforeFirstHeartbeat(t *testing.T) {
+	l := newLife(t, state.Options{})
+	l.send(0, ready("x1", "node-1"))
+	l.send(1, started("x1", "j1", 1))
+
+	if x := l.executor("x1", 10); x.Status != state.StatusOnline || x.Lost {
+		t.Errorf("10 s after its last event: %s lost=%v, want online", x.Status, x.Lost)
+	}
+	// The default heartbeat interval (5 s) × StaleIntervals (3) after
+	// its last event.
+	x := l.executor("x1", 17)
+	if x.Status != state.StatusStale || !x.Lost || x.Running != 1 {
+		t.Errorf("16 s after its last event: %s lost=%v running=%d, want stale, LOST, 1 running", x.Status, x.Lost, x.Running)
+	}
+	if tot := l.m.Totals(at(17)); tot.LostExecutors != 1 || tot.Online != 0 {
+		t.Errorf("totals: %d online, %d lost executors; want 0, 1", tot.Online, tot.LostExecutors)
+	}
+	// An event again: online.
+	l.send(18, finished("x1", "j1", 1, 0))
+	if x := l.executor("x1", 18.5); x.Status != state.StatusOnline || x.Lost {
+		t.Errorf("after its job finished: %s lost=%v, want online", x.Status, x.Lost)
+	}
+
+	// Seen from job events only (a monitor started late): the same.
+	l.send(20, started("x2", "j2", 1))
+	if x := l.executor("x2", 40); x.Status != state.StatusStale || !x.Lost {
+		t.Errorf("x2, known from job events only, 20 s later: %s lost=%v, want stale, LOST", x.Status, x.Lost)
+	}
+}
+
+// The original Ruby executor sends no heartbeat, no version and no
+// redelivered flag: a long job without events does not make it stale.
+func TestOriginalExecutorBusyStaysOnline(t *testing.T) {
+	l := newLife(t, state.Options{})
+	l.send(0, eventbus.Event{Executor: "ruby", Type: eventbus.TypeExecutorReady, Hostname: "zeus"})
+	l.send(1, eventbus.Event{Executor: "ruby", Type: eventbus.TypeJobStarted, Job: "r1", Thread: 70123456789012})
+	if x := l.executor("ruby", 600); x.Status != state.StatusOnline || x.Lost {
+		t.Errorf("the original executor running a job: %s lost=%v, want online", x.Status, x.Lost)
+	}
+}
