@@ -27,6 +27,7 @@ type executorsView struct {
 	stores  []storeRow
 	stats   []state.ExecStat
 	anom    state.Anomalies
+	hidden  int // gone executors hidden (h)
 	cur     scroller
 	selID   string // the executor under the cursor, kept across refreshes
 	widths  []int
@@ -95,7 +96,7 @@ func (v *executorsView) SetSize(w, h int) {
 // Refresh reads the executors from the state.
 func (v *executorsView) Refresh() {
 	v.now = v.c.now()
-	v.rows = v.c.st.Executors()
+	v.rows, v.hidden = v.c.executors()
 	v.util = v.util[:0]
 	v.notes = v.notes[:0]
 	for i := range v.rows {
@@ -148,6 +149,14 @@ func (v *executorsView) note(x *state.ExecutorView) string {
 		return n + ", " + jobs + " running: crashed, killed or cut off?"
 	}
 	return v.c.st.Diagnosis(x.ID, v.now)
+}
+
+// hiddenNote says how many gone executors h hides.
+func hiddenNote(n int) string {
+	if n == 1 {
+		return "1 gone executor hidden (h shows it)"
+	}
+	return strconv.Itoa(n) + " gone executors hidden (h shows them)"
 }
 
 // rowHeight is the lines of executor i: 2 with a note.
@@ -224,7 +233,11 @@ func (v *executorsView) View() string {
 	s := v.c.styles
 	lines := make([]string, 0, v.height)
 	if len(v.rows) == 0 {
-		lines = append(lines, "", s.Faint.s("  No executor seen yet: waiting for executor.ready or heartbeat events."))
+		msg := "  No executor seen yet: waiting for executor.ready or heartbeat events."
+		if v.hidden > 0 {
+			msg = "  " + hiddenNote(v.hidden)
+		}
+		lines = append(lines, "", s.Faint.s(msg))
 		return block(lines, v.width, v.height)
 	}
 	v.widths = layoutCols(execCols, v.width, v.widths)
@@ -234,6 +247,9 @@ func (v *executorsView) View() string {
 	need := 0
 	for i := range v.rows {
 		need += v.rowHeight(i)
+	}
+	if v.hidden > 0 {
+		need++
 	}
 	avail := v.height - 1
 	extra := avail - need
@@ -253,6 +269,9 @@ func (v *executorsView) View() string {
 			}
 			lines = append(lines, fit("   "+s.Faint.s("↳ ")+in.s(n), v.width))
 		}
+	}
+	if v.hidden > 0 && len(lines)-1 < avail {
+		lines = append(lines, s.Faint.s(fit("  "+hiddenNote(v.hidden), v.width)))
 	}
 	if extra >= 4 {
 		lines = append(lines, "")

@@ -74,7 +74,8 @@ func (h *header) View(active viewID, source string) string {
 	b.Reset()
 	b.WriteString(" ")
 	b.WriteString(s.Label.s(label("executors ", "exec ")))
-	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Executors))
+	// The live executors only: not the stopped or gone ones.
+	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Live))
 	if wide {
 		b.WriteString(" online")
 	}
@@ -83,6 +84,9 @@ func (h *header) View(active viewID, source string) string {
 	}
 	if t.LostExecutors > 0 {
 		b.WriteString(", " + s.LostExec.s(strconv.Itoa(t.LostExecutors)+" LOST"))
+	}
+	if wide && t.Stopped > 0 {
+		b.WriteString(", " + s.Stopped.s(strconv.Itoa(t.Stopped)+" stopped"))
 	}
 	item := func(label string, n int64, in ink) {
 		b.WriteString(s.Label.s("  " + label + " "))

@@ -359,6 +359,10 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Marks):
 		m.show(viewJobs)
 		m.jobs.CycleMarks()
+	case key.Matches(msg, k.HideGone) && (m.active == viewExecutors || m.active == viewThreads):
+		m.c.hideGone = !m.c.hideGone
+		m.execs.Refresh()
+		m.threads.Refresh()
 	case key.Matches(msg, k.Enter):
 		m.enter()
 	case key.Matches(msg, k.Back):

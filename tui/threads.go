@@ -33,9 +33,10 @@ type threadsView struct {
 	width, height int
 	window        time.Duration
 
-	now  time.Time
-	rows []laneRow
-	cur  scroller
+	now    time.Time
+	rows   []laneRow
+	hidden int // gone executors hidden (h)
+	cur    scroller
 	// selKey keeps the cursor on its lane across refreshes.
 	selKey string
 
@@ -77,7 +78,8 @@ func (v *threadsView) laneLines() int { return max(v.height-2, 1) }
 func (v *threadsView) Refresh() {
 	v.now = v.c.now()
 	since := v.now.Add(-v.window)
-	execs := v.c.st.Executors()
+	execs, hidden := v.c.executors()
+	v.hidden = hidden
 	v.rows = v.rows[:0]
 	for i := range execs {
 		x := &execs[i]
@@ -212,6 +214,9 @@ func (v *threadsView) View() string {
 		s.StageIn.s(glyphStageIn) + " stage-in  " + s.Execution.s(glyphExec) + " execution  " +
 		s.StageOut.s(glyphStageOut) + " stage-out  " + s.FailedBar.s(glyphFailed) + " failed" +
 		s.Faint.s("  "+strconv.Itoa(lanes)+" lanes")
+	if v.hidden > 0 {
+		legend += s.Faint.s(", " + strconv.Itoa(v.hidden) + " gone hidden")
+	}
 	lines = append(lines, legend)
 	if len(v.rows) == 0 {
 		lines = append(lines, "", s.Faint.s("  No executor seen yet."))
@@ -326,6 +331,8 @@ func execStatus(s *Styles, x *state.ExecutorView) (string, ink) {
 		return string(x.Status), s.Stale
 	case x.Status == state.StatusStopped:
 		return string(x.Status), s.Stopped
+	case x.Status == state.StatusGone:
+		return string(x.Status), s.Faint
 	}
 	return string(x.Status), s.Online
 }

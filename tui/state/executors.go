@@ -14,6 +14,7 @@ type executor struct {
 	id, hostname, storage, version, queue string
 	threadsN                              int
 	status                                Status
+	stopped                               bool // executor.stopped received
 	reason                                string
 	firstSeen, lastSeen, heartbeat        int64 // receive times, UNIX ns
 	readyTS, hbTS, stoppedTS              float64
@@ -67,19 +68,22 @@ func (m *model) execFor(e *event) *executor {
 	if e.recv != 0 && (x.firstSeen == 0 || e.recv < x.firstSeen) {
 		x.firstSeen = e.recv
 	}
-	if x.status == StatusStale {
+	switch {
+	case x.stopped && x.status == StatusGone:
+		x.status = StatusStopped // a late event: seen again
+	case !x.stopped && (x.status == StatusStale || x.status == StatusGone):
 		x.status = StatusOnline
 		x.lost = false
 	}
 	return x
 }
 
-// dropExecutor forgets the least recently seen stopped executor without
-// running jobs, if there is one.
+// dropExecutor forgets the least recently seen stopped or gone executor
+// without running jobs, if there is one.
 func (m *model) dropExecutor() {
 	var victim *executor
 	for _, x := range m.execs {
-		if x.status != StatusStopped || len(x.running) > 0 {
+		if (!x.stopped && x.status != StatusGone) || len(x.running) > 0 {
 			continue
 		}
 		if victim == nil || x.lastSeen < victim.lastSeen {
@@ -110,7 +114,7 @@ func (m *model) applyReady(e *event) error {
 	if x.readyTS == 0 || e.ts < x.readyTS {
 		x.readyTS = e.ts
 	}
-	if x.status == StatusStopped {
+	if x.stopped {
 		return m.anomaly(AnomalyOutOfOrder, e.msg, "executor.ready of %s after executor.stopped", x.id)
 	}
 	if dup {
@@ -266,13 +270,13 @@ func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
 
 func (m *model) applyStopped(e *event) error {
 	x := m.execFor(e)
-	if x.status == StatusStopped {
+	if x.stopped {
 		if x.stoppedTS == e.ts {
 			return m.anomaly(AnomalyDuplicate, e.msg, "executor.stopped of %s again", x.id)
 		}
 		return m.anomaly(AnomalyDuplicate, e.msg, "second executor.stopped of %s", x.id)
 	}
-	x.status = StatusStopped
+	x.status, x.stopped, x.lost = StatusStopped, true, false
 	x.stoppedTS = e.ts
 	x.reason = e.w.Reason
 	for j := range x.running {
@@ -285,27 +289,38 @@ func (m *model) applyStopped(e *event) error {
 
 // age sets an executor's status for now; it reports a change.
 func (m *model) age(x *executor, now int64) bool {
-	if x.status == StatusStopped {
-		return false
-	}
-	// Stale from its last sign of life of any kind (executor.ready, a job
-	// event, a heartbeat): an executor killed before its first heartbeat
-	// goes stale too.
-	st := StatusOnline
-	limit := int64(m.opts.StaleIntervals) * int64(m.interval(x))
-	if !x.beats && len(x.running) > 0 {
-		// Of a kind without heartbeats (the original executor): it is
-		// busy, not dead, as far as anyone can tell.
-		st = StatusOnline
-	} else if now-x.lastSeen > limit {
-		st = StatusStale
-	}
-	lost := st == StatusStale && len(x.running) > 0
+	st, lost := m.statusAt(x, now)
 	if st == x.status && lost == x.lost {
 		return false
 	}
 	x.status, x.lost = st, lost
 	return true
+}
+
+// statusAt is an executor's status at now (receive time, UNIX ns), and
+// whether it is lost.
+func (m *model) statusAt(x *executor, now int64) (Status, bool) {
+	idle := len(x.running) == 0
+	quiet := now - x.lastSeen
+	gone := idle && m.opts.GoneAfter > 0 && quiet > int64(m.opts.GoneAfter)
+	switch {
+	case x.stopped && gone:
+		return StatusGone, false
+	case x.stopped:
+		return StatusStopped, false
+	case !x.beats && !idle:
+		// Of a kind without heartbeats (the original executor): it is
+		// busy, not dead, as far as anyone can tell.
+		return StatusOnline, false
+	case quiet <= int64(m.opts.StaleIntervals)*int64(m.interval(x)):
+		// Stale from its last sign of life of any kind (executor.ready,
+		// a job event, a heartbeat): an executor killed before its first
+		// heartbeat goes stale too.
+		return StatusOnline, false
+	case gone:
+		return StatusGone, false
+	}
+	return StatusStale, !idle
 }
 
 func (m *model) interval(x *executor) time.Duration {
@@ -331,6 +346,7 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Version:    x.version,
 		Queue:      x.queue,
 		Status:     x.status,
+		Stopped:    x.stopped,
 		Reason:     x.reason,
 		FirstSeen:  nsTime(x.firstSeen),
 		LastSeen:   nsTime(x.lastSeen),

@@ -3,6 +3,7 @@ package state_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
@@ -118,5 +119,83 @@ func TestOriginalExecutorBusyStaysOnline(t *testing.T) {
 	l.send(1, eventbus.Event{Executor: "ruby", Type: eventbus.TypeJobStarted, Job: "r1", Thread: 70123456789012})
 	if x := l.executor("ruby", 600); x.Status != state.StatusOnline || x.Lost {
 		t.Errorf("the original executor running a job: %s lost=%v, want online", x.Status, x.Lost)
+	}
+}
+
+func stopped(exec, reason string) eventbus.Event {
+	return eventbus.Event{Executor: exec, Type: eventbus.TypeExecutorStopped, Reason: reason}
+}
+
+// A stopped executor, or a silent one with nothing running, is gone
+// GoneAfter after its last sign of life; one with jobs running is LOST,
+// never gone. The totals count the live ones only.
+func TestExecutorGone(t *testing.T) {
+	l := newLife(t, state.Options{})
+	// x1 stops at 10 s; x2 falls silent at 5 s with nothing running; x3
+	// falls silent at 5 s with a job running; x4 goes on.
+	for _, id := range []string{"x1", "x2", "x3", "x4"} {
+		l.send(0, ready(id, "node-"+id))
+		l.send(5, heartbeat(id))
+	}
+	l.send(5.5, started("x3", "j3", 1))
+	l.send(10, stopped("x1", "signal"))
+	for s := 10.0; s < 400; s += 5 {
+		l.send(s, heartbeat("x4"))
+	}
+	statuses := func(now float64) map[string]state.Status {
+		got := map[string]state.Status{}
+		for _, id := range []string{"x1", "x2", "x3", "x4"} {
+			got[id] = l.executor(id, now).Status
+		}
+		return got
+	}
+	if got := statuses(300); got["x1"] != state.StatusStopped || got["x2"] != state.StatusStale ||
+		got["x3"] != state.StatusStale || got["x4"] != state.StatusOnline {
+		t.Errorf("at 300 s: %v, want x1 stopped, x2 and x3 stale, x4 online", got)
+	}
+	tot := l.m.Totals(at(300))
+	if tot.Live != 3 || tot.Online != 1 || tot.Stopped != 1 || tot.Gone != 0 || tot.Executors != 4 {
+		t.Errorf("at 300 s: %d live, %d online, %d stopped, %d gone of %d; want 3, 1, 1, 0 of 4",
+			tot.Live, tot.Online, tot.Stopped, tot.Gone, tot.Executors)
+	}
+	// 5 min (the default) after their last sign of life.
+	got := statuses(311)
+	if got["x1"] != state.StatusGone || got["x2"] != state.StatusGone || got["x3"] != state.StatusStale ||
+		got["x4"] != state.StatusOnline {
+		t.Errorf("at 311 s: %v, want x1 and x2 gone, x3 stale (LOST), x4 online", got)
+	}
+	if x := l.executor("x1", 311); !x.Stopped || x.Reason != "signal" {
+		t.Errorf("gone x1 lost what it said when it stopped: %+v", x)
+	}
+	if x := l.executor("x3", 311); !x.Lost {
+		t.Error("x3 with a job running is not LOST")
+	}
+	tot = l.m.Totals(at(311))
+	if tot.Live != 2 || tot.Gone != 2 || tot.Stopped != 0 || tot.LostExecutors != 1 {
+		t.Errorf("at 311 s: %d live, %d gone, %d stopped, %d lost; want 2, 2, 0, 1", tot.Live, tot.Gone, tot.Stopped, tot.LostExecutors)
+	}
+	// A gone executor heard of again is back.
+	l.send(320, heartbeat("x2"))
+	if x := l.executor("x2", 320.5); x.Status != state.StatusOnline {
+		t.Errorf("x2 heard again: %s, want online", x.Status)
+	}
+}
+
+func TestExecutorGoneAfterOption(t *testing.T) {
+	for _, tc := range []struct {
+		after time.Duration
+		at    float64
+		want  state.Status
+	}{
+		{time.Minute, 69, state.StatusStopped},
+		{time.Minute, 71, state.StatusGone},
+		{-1, 100000, state.StatusStopped}, // never
+	} {
+		l := newLife(t, state.Options{GoneAfter: tc.after})
+		l.send(0, ready("x", "node"))
+		l.send(10, stopped("x", "signal"))
+		if x := l.executor("x", tc.at); x.Status != tc.want {
+			t.Errorf("GoneAfter %s, %g s after: %s, want %s", tc.after, tc.at-10, x.Status, tc.want)
+		}
 	}
 }

@@ -132,6 +132,9 @@ func newModel(o Options) model {
 	if o.MaxFailureGroups <= 0 {
 		o.MaxFailureGroups = DefaultMaxFailureGroups
 	}
+	if o.GoneAfter == 0 {
+		o.GoneAfter = DefaultGoneAfter
+	}
 	return model{
 		opts:      o,
 		execs:     make(map[string]*executor),
@@ -337,6 +340,8 @@ func (m *model) totals(now time.Time) Totals {
 			t.Stale++
 		case StatusStopped:
 			t.Stopped++
+		case StatusGone:
+			t.Gone++
 		}
 		if x.lost {
 			t.LostExecutors++
@@ -350,5 +355,6 @@ func (m *model) totals(now time.Time) Totals {
 			}
 		}
 	}
+	t.Live = t.Executors - t.Stopped - t.Gone
 	return t
 }

@@ -26,6 +26,7 @@ const (
 	DefaultDeadlineWarnFraction = 0.1
 	DefaultUtilisationWindow    = 5 * time.Minute
 	DefaultMaxFailureGroups     = 500
+	DefaultGoneAfter            = 5 * time.Minute
 
 	// MaxGroupJobs is how many job ids a FailureGroup lists (the newest).
 	MaxGroupJobs = 50
@@ -76,6 +77,9 @@ type Options struct {
 	// MaxFailureGroups caps FailureGroups; beyond it the group that failed
 	// least recently is dropped.
 	MaxFailureGroups int
+	// GoneAfter: a stopped executor, or a stale one with nothing running,
+	// is gone this long after its last sign of life (negative: never).
+	GoneAfter time.Duration
 }
 
 // Status of an executor.
@@ -86,6 +90,9 @@ const (
 	StatusOnline  Status = "online"
 	StatusStale   Status = "stale"   // no sign of life for StaleIntervals intervals
 	StatusStopped Status = "stopped" // executor.stopped received
+	// StatusGone: stopped, or stale with nothing running, for
+	// Options.GoneAfter: a dead executor a view may hide.
+	StatusGone Status = "gone"
 )
 
 // JobState is where a job is in its life.
@@ -161,8 +168,10 @@ type ExecutorView struct {
 	// StaleIntervals × Interval, so that one killed before its first
 	// heartbeat goes stale too (the original executor, which sends no
 	// heartbeats, stays online while it runs jobs); online otherwise.
-	// Tick ages it.
+	// Either of stopped and stale (with nothing running) turns gone
+	// GoneAfter after its last sign of life. Tick ages it.
 	Status    Status
+	Stopped   bool          // executor.stopped received (its Status is stopped or gone)
 	Reason    string        // executor.stopped's reason
 	FirstSeen time.Time     // receive time of its first event
 	LastSeen  time.Time     // receive time of its last event of any kind
@@ -504,7 +513,10 @@ type Totals struct {
 	Kept        int   // jobs held in memory (running + finished kept)
 	Evicted     int64 // finished jobs dropped beyond MaxJobs
 
-	Executors, Online, Stale, Stopped int
+	// Executors are all those kept; by status: Online, Stale (LOST ones
+	// included), Stopped and Gone. Live are those neither stopped nor
+	// gone.
+	Executors, Online, Stale, Stopped, Gone, Live int
 
 	Events    int64 // events received (all, anomalies included)
 	Anomalies int64 // sum of the Anomalies counters

@@ -268,7 +268,8 @@ func TestStreams(t *testing.T) {
 				hostnames:    map[string]string{"4f7e1c2a-0000-4000-8000-00000000r001": "zeus-ruby"},
 				threadCounts: map[string]int{"4f7e1c2a-0000-4000-8000-00000000r001": 1},
 				tick:         "2013-11-14T22:20:00Z",
-				executors:    map[string]state.Status{"4f7e1c2a-0000-4000-8000-00000000r001": state.StatusStale},
+				// Silent for over 5 min with nothing running: gone.
+				executors: map[string]state.Status{"4f7e1c2a-0000-4000-8000-00000000r001": state.StatusGone},
 				check: func(t *testing.T, m *state.Model) {
 					th := m.Threads("4f7e1c2a-0000-4000-8000-00000000r001", time.Time{})
 					if th[0].Slot != 1 || len(th[0].Intervals) != 3 {
