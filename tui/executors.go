@@ -43,7 +43,7 @@ type storeRow struct {
 }
 
 var execCols = []col{
-	{title: "STATUS", w: 7},
+	{title: "STATUS", w: 8},
 	{title: "HOST", w: 10, flex: 3, max: 30},
 	{title: "THREADS", w: 7, right: true},
 	{title: "DONE", w: 6, right: true},
@@ -142,13 +142,36 @@ func (v *executorsView) note(x *state.ExecutorView) string {
 		if x.Heartbeat.IsZero() {
 			n += " (no heartbeat ever)"
 		}
-		jobs := "1 job"
-		if x.Running != 1 {
-			jobs = strconv.Itoa(x.Running) + " jobs"
-		}
-		return n + ", " + jobs + " running: crashed, killed or cut off?"
+		return n + ", " + jobCount(x.Running) + " running: crashed, killed or cut off?"
+	}
+	if x.Draining && x.Status == state.StatusDraining {
+		return drainNote(x, v.now)
 	}
 	return v.c.st.Diagnosis(x.ID, v.now)
+}
+
+// jobCount is "1 job" or "N jobs".
+func jobCount(n int) string {
+	if n == 1 {
+		return "1 job"
+	}
+	return strconv.Itoa(n) + " jobs"
+}
+
+// drainNote says since when a draining executor drains, why, and the
+// jobs it waits for.
+func drainNote(x *state.ExecutorView, now time.Time) string {
+	n := "draining"
+	if !x.DrainingSince.IsZero() {
+		n += " for " + fmtAge(now.Sub(x.DrainingSince))
+	}
+	if x.DrainReason != "" {
+		n += " (" + x.DrainReason + ")"
+	}
+	if len(x.Waiting) == 0 {
+		return n + ": no job left, stopping"
+	}
+	return n + ": waits for " + jobCount(len(x.Waiting)) + ": " + strings.Join(x.Waiting, ", ")
 }
 
 // hiddenNote says how many gone executors h hides.
@@ -264,8 +287,11 @@ func (v *executorsView) View() string {
 		lines = append(lines, tableRow(&v.b, execCols, v.widths, cells, inks, i == v.cur.pos, s.Selected, v.width))
 		if n := v.notes[i]; n != "" && len(lines)-1 < avail {
 			in := s.Warn
-			if v.rows[i].Lost {
+			switch {
+			case v.rows[i].Lost:
 				in = s.LostExec
+			case v.rows[i].Status == state.StatusDraining:
+				in = s.Draining
 			}
 			lines = append(lines, fit("   "+s.Faint.s("↳ ")+in.s(n), v.width))
 		}
@@ -307,8 +333,8 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 		cells[5] = strconv.Itoa(pct(u.Busy())) + "%"
 		cells[6] = strconv.Itoa(pct(u.Staging())) + "%"
 		cells[7] = strconv.Itoa(pct(u.Execution)) + "%"
-		if v.notes[i] != "" && !x.Lost {
-			inks[5], inks[6] = s.Warn, s.Warn
+		if v.notes[i] != "" && x.Status == state.StatusOnline {
+			inks[5], inks[6] = s.Warn, s.Warn // the diagnosis
 		}
 	}
 	cells[8] = x.Storage

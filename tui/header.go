@@ -79,6 +79,9 @@ func (h *header) View(active viewID, source string) string {
 	if wide {
 		b.WriteString(" online")
 	}
+	if t.Draining > 0 {
+		b.WriteString(", " + s.Draining.s(strconv.Itoa(t.Draining)+" draining"))
+	}
 	if n := t.Stale - t.LostExecutors; n > 0 {
 		b.WriteString(", " + s.Stale.s(strconv.Itoa(n)+" stale"))
 	}

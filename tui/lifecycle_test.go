@@ -7,6 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
@@ -89,5 +90,68 @@ func TestGoneAfterFlag(t *testing.T) {
 		if got := cfg.stateOptions().GoneAfter; got != tc.want {
 			t.Errorf("%q: GoneAfter %s, want %s", tc.args, got, tc.want)
 		}
+	}
+}
+
+// eventAt is ev as received at t (its timestamp 10 ms earlier).
+func eventAt(t time.Time, ev eventbus.Event) eventbus.Message {
+	ev.Timestamp = eventbus.Timestamp(t.Add(-10 * time.Millisecond))
+	ev.Job = ev.ID
+	body, err := jsonMarshal(&ev)
+	if err != nil {
+		panic(err)
+	}
+	return eventbus.Message{RoutingKey: ev.RoutingKey(), Body: body, Received: t}
+}
+
+// modelOf is a model of the events, seen at now, w×h.
+func modelOf(t *testing.T, w, h int, now time.Time, msgs ...eventbus.Message) *Model {
+	t.Helper()
+	st := state.New(state.Options{})
+	for _, msg := range msgs {
+		if err := st.Apply(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Tick(now)
+	m := New(Options{State: st, Now: func() time.Time { return now }, Location: time.UTC, ExportDir: t.TempDir()})
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return m
+}
+
+// An executor draining after SIGTERM shows as draining, with the jobs it
+// waits for, in the executors and threads views and the header.
+func TestDrainingExecutor(t *testing.T) {
+	const x = "d1a2b3c4-0000-4000-8000-000000000001"
+	t0 := demoStart
+	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	run := func(id string, thread int64) eventbus.RunningJob {
+		return eventbus.RunningJob{ID: id, Thread: thread, Phase: eventbus.PhaseExecution,
+			Since: eventbus.Timestamp(sec(1)), Executable: "/bin/sleep"}
+	}
+	running := []eventbus.RunningJob{run("job-a", 1), run("job-b", 2)}
+	m := modelOf(t, 100, 30, sec(12),
+		eventAt(sec(0), eventbus.Event{Executor: x, Type: eventbus.TypeExecutorReady, Hostname: "node-9",
+			Threads: 2, Storage: "local", Version: "1.0.0", Queue: "hyperflow.jobs"}),
+		eventAt(sec(1), eventbus.Event{Executor: x, Type: eventbus.TypeJobStarted, ID: "job-a", Thread: 1,
+			Executable: "/bin/sleep", Redelivered: eventbus.Ptr(false)}),
+		eventAt(sec(1), eventbus.Event{Executor: x, Type: eventbus.TypeJobStarted, ID: "job-b", Thread: 2,
+			Executable: "/bin/sleep", Redelivered: eventbus.Ptr(false)}),
+		eventAt(sec(10), eventbus.Event{Executor: x, Type: eventbus.TypeExecutorDraining, Reason: "signal terminated",
+			Busy: eventbus.Ptr(2), Running: &running}),
+	)
+	sc := screen(m)
+	if l := lineWith(sc, "node-9"); !strings.HasPrefix(strings.TrimLeft(l, " ›"), "draining") {
+		t.Errorf("node-9 row %q: want draining", l)
+	}
+	if !strings.Contains(sc, "draining for 2s (signal terminated): waits for 2 jobs: job-a, job-b") {
+		t.Errorf("no line telling what node-9 waits for:\n%s", sc)
+	}
+	if l := lineWith(sc, "exec"); !strings.Contains(l, "0/1") || !strings.Contains(l, "1 draining") {
+		t.Errorf("header %q: want 0/1 online, 1 draining", l)
+	}
+	press(m, "2")
+	if l := lineWith(screen(m), "node-9"); !strings.Contains(l, "draining") || !strings.Contains(l, "waits for 2 jobs") {
+		t.Errorf("threads view, node-9's line %q: want draining and the jobs it waits for", l)
 	}
 }

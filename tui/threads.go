@@ -84,7 +84,11 @@ func (v *threadsView) Refresh() {
 	for i := range execs {
 		x := &execs[i]
 		u, per, ok := v.c.st.Utilisation(x.ID, v.now)
-		v.rows = append(v.rows, laneRow{exec: x, key: x.ID, util: u, hasUtil: ok, diag: v.c.st.Diagnosis(x.ID, v.now)})
+		diag := v.c.st.Diagnosis(x.ID, v.now)
+		if x.Draining && x.Status == state.StatusDraining {
+			diag = "waits for " + jobCount(len(x.Waiting))
+		}
+		v.rows = append(v.rows, laneRow{exec: x, key: x.ID, util: u, hasUtil: ok, diag: diag})
 		threads := v.c.st.Threads(x.ID, since)
 		for k := range threads {
 			r := laneRow{exec: x, thread: &threads[k], key: x.ID + "/" + threads[k].Thread}
@@ -333,6 +337,8 @@ func execStatus(s *Styles, x *state.ExecutorView) (string, ink) {
 		return string(x.Status), s.Stopped
 	case x.Status == state.StatusGone:
 		return string(x.Status), s.Faint
+	case x.Status == state.StatusDraining:
+		return string(x.Status), s.Draining
 	}
 	return string(x.Status), s.Online
 }

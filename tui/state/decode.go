@@ -33,6 +33,7 @@ type wireEvent struct {
 	Interval   float64        `json:"interval"`
 
 	ConsumerTimeout float64 `json:"consumer_timeout"`
+	Draining        *bool   `json:"draining"`
 
 	Reason string `json:"reason"`
 
@@ -62,6 +63,7 @@ type wireStore struct {
 	busy                 int
 	jobsDone, jobsFailed int64
 	redelivered          bool
+	draining             bool
 	time                 float64
 	bytes                int64
 	running              []wireRunning
@@ -193,6 +195,7 @@ const (
 	rankReady      = -3
 	rankStopped    = -4
 	rankNotAnEvent = -5
+	rankDraining   = -6
 )
 
 var rankTypes = [nRanks]string{
@@ -233,6 +236,8 @@ func typeRank(t string) int {
 		return rankReady
 	case eventbus.TypeExecutorStopped:
 		return rankStopped
+	case eventbus.TypeExecutorDraining:
+		return rankDraining
 	}
 	return rankNotAnEvent
 }

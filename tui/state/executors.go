@@ -39,6 +39,12 @@ type executor struct {
 	// start.
 	since float64
 	store *storeStat // of its storage (nil: look it up)
+
+	// draining: it began its shutdown (executor.draining, or a heartbeat
+	// with draining) at drainTS, for drainReason.
+	draining    bool
+	drainTS     float64
+	drainReason string
 }
 
 // execFor returns the event's executor, creating it, and marks it seen.
@@ -68,12 +74,9 @@ func (m *model) execFor(e *event) *executor {
 	if e.recv != 0 && (x.firstSeen == 0 || e.recv < x.firstSeen) {
 		x.firstSeen = e.recv
 	}
-	switch {
-	case x.stopped && x.status == StatusGone:
-		x.status = StatusStopped // a late event: seen again
-	case !x.stopped && (x.status == StatusStale || x.status == StatusGone):
-		x.status = StatusOnline
-		x.lost = false
+	if x.status == StatusStale || x.status == StatusGone {
+		// Heard of again.
+		x.status, x.lost = m.statusAt(x, x.lastSeen)
 	}
 	return x
 }
@@ -173,8 +176,53 @@ func (m *model) applyHeartbeat(e *event) error {
 			x.jobsFailed = *w.JobsFailed
 		}
 	}
+	if w.Draining != nil && *w.Draining {
+		m.drain(x, e)
+	}
+	m.applyRunningList(e, x)
+	return nil
+}
+
+// applyDraining takes executor.draining: the executor began its shutdown
+// and waits for the jobs of its running list.
+func (m *model) applyDraining(e *event) error {
+	x := m.execFor(e)
+	if x.stopped {
+		return m.anomaly(AnomalyOutOfOrder, e.msg, "executor.draining of %s after executor.stopped", x.id)
+	}
+	if x.draining && x.drainTS == e.ts {
+		return m.anomaly(AnomalyDuplicate, e.msg, "executor.draining of %s again", x.id)
+	}
+	m.drain(x, e)
+	if e.w.Reason != "" {
+		x.drainReason = e.w.Reason
+	}
+	if e.w.Busy != nil && !x.hasCounts {
+		x.busy = *e.w.Busy
+	}
+	m.applyRunningList(e, x)
+	return nil
+}
+
+// drain marks x draining from e on (the earliest such event).
+func (m *model) drain(x *executor, e *event) {
+	x.beats = true
+	if !x.draining || e.ts < x.drainTS {
+		x.drainTS = e.ts
+	}
+	x.draining = true
+	if x.status == StatusOnline {
+		x.status = StatusDraining
+	}
+}
+
+// applyRunningList takes the running list of a heartbeat or of
+// executor.draining: the jobs it lists are running, and those it no longer
+// lists, though their last event is older, have ended unseen.
+func (m *model) applyRunningList(e *event, x *executor) {
+	w := e.w
 	if w.Running == nil {
-		return nil
+		return
 	}
 	listed := make(map[*job]bool, len(*w.Running))
 	for i := range *w.Running {
@@ -193,7 +241,6 @@ func (m *model) applyHeartbeat(e *event) error {
 			m.lose(j, j.lastTS)
 		}
 	}
-	return nil
 }
 
 // applyRunning takes one entry of a heartbeat's running list: it creates
@@ -316,6 +363,9 @@ func (m *model) statusAt(x *executor, now int64) (Status, bool) {
 		// Stale from its last sign of life of any kind (executor.ready,
 		// a job event, a heartbeat): an executor killed before its first
 		// heartbeat goes stale too.
+		if x.draining {
+			return StatusDraining, false
+		}
 		return StatusOnline, false
 	case gone:
 		return StatusGone, false
@@ -338,7 +388,7 @@ func nsTime(ns int64) time.Time {
 }
 
 func (m *model) executorView(x *executor) ExecutorView {
-	return ExecutorView{
+	v := ExecutorView{
 		ID:         x.id,
 		Hostname:   x.hostname,
 		Threads:    x.threadsN,
@@ -363,6 +413,15 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Lost:            x.lost,
 		ConsumerTimeout: seconds(x.consumerTimeout),
 	}
+	if x.draining && !x.stopped {
+		v.Draining, v.DrainingSince, v.DrainReason = true, tsTime(x.drainTS), x.drainReason
+		v.Waiting = make([]string, 0, len(x.running))
+		for j := range x.running {
+			v.Waiting = append(v.Waiting, j.id)
+		}
+		slices.Sort(v.Waiting)
+	}
+	return v
 }
 
 func (m *model) executors() []ExecutorView {

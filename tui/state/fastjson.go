@@ -503,6 +503,8 @@ func (d *decoder) event(ev *wireEvent) error {
 		case "consumer_timeout":
 			_, err := d.float(&ev.ConsumerTimeout, "consumer_timeout")
 			return err
+		case "draining":
+			return pointer(d, &ev.Draining, &st.draining, d.boolean, "draining")
 		case "phase":
 			return d.istr(&ev.Phase, "phase")
 		case "elapsed":

@@ -199,3 +199,61 @@ func TestExecutorGoneAfterOption(t *testing.T) {
 		}
 	}
 }
+
+func draining(exec, reason string, running ...eventbus.RunningJob) eventbus.Event {
+	return eventbus.Event{Executor: exec, Type: eventbus.TypeExecutorDraining, Reason: reason,
+		Busy: eventbus.Ptr(len(running)), Running: &running}
+}
+
+func runningJob(id string, thread int64, since float64) eventbus.RunningJob {
+	return eventbus.RunningJob{ID: id, Thread: thread, Phase: eventbus.PhaseExecution, Since: base + since, Executable: "/bin/sleep"}
+}
+
+// SIGTERM: the executor says it drains (executor.draining, then draining
+// heartbeats) and waits for its running jobs; it is draining, with those
+// jobs, until it stops (or falls silent: stale, LOST).
+func TestExecutorDraining(t *testing.T) {
+	l := newLife(t, state.Options{})
+	l.send(0, ready("x", "node"))
+	l.send(1, started("x", "j1", 1))
+	l.send(2, started("x", "j2", 2))
+	l.send(5, heartbeat("x", runningJob("j1", 1, 1), runningJob("j2", 2, 2)))
+	l.send(6, draining("x", "signal terminated", runningJob("j1", 1, 1), runningJob("j2", 2, 2)))
+
+	x := l.executor("x", 6.5)
+	if x.Status != state.StatusDraining || !x.Draining || x.DrainReason != "signal terminated" ||
+		!x.DrainingSince.Equal(at(6)) || !equal(x.Waiting, []string{"j1", "j2"}) {
+		t.Errorf("after executor.draining: %+v", x)
+	}
+	tot := l.m.Totals(at(6.5))
+	if tot.Draining != 1 || tot.Online != 0 || tot.Live != 1 {
+		t.Errorf("totals: %d draining, %d online, %d live; want 1, 0, 1", tot.Draining, tot.Online, tot.Live)
+	}
+	l.send(8, finished("x", "j1", 1, 0))
+	hb := heartbeat("x", runningJob("j2", 2, 2))
+	hb.Draining = eventbus.Ptr(true)
+	l.send(10, hb)
+	if x := l.executor("x", 10.5); x.Status != state.StatusDraining || !equal(x.Waiting, []string{"j2"}) {
+		t.Errorf("j1 done: %s waiting for %q, want draining for j2", x.Status, x.Waiting)
+	}
+	// Silent while it drains: LOST.
+	if x := l.executor("x", 30); x.Status != state.StatusStale || !x.Lost {
+		t.Errorf("silent while draining: %s lost=%v, want stale, LOST", x.Status, x.Lost)
+	}
+	l.send(31, finished("x", "j2", 2, 0))
+	l.send(31.5, stopped("x", "signal"))
+	if x := l.executor("x", 32); x.Status != state.StatusStopped || len(x.Waiting) != 0 {
+		t.Errorf("stopped: %s waiting for %q", x.Status, x.Waiting)
+	}
+}
+
+// A monitor started while an executor drains learns it from a heartbeat.
+func TestExecutorDrainingFromHeartbeat(t *testing.T) {
+	l := newLife(t, state.Options{})
+	hb := heartbeat("x", runningJob("j9", 1, 0))
+	hb.Draining = eventbus.Ptr(true)
+	l.send(10, hb)
+	if x := l.executor("x", 10.5); x.Status != state.StatusDraining || !equal(x.Waiting, []string{"j9"}) {
+		t.Errorf("draining heartbeat: %s waiting for %q, want draining for j9", x.Status, x.Waiting)
+	}
+}

@@ -267,6 +267,8 @@ func (m *model) apply(msg eventbus.Message) error {
 		err = m.applyHeartbeat(&e)
 	case e.rank == rankStopped:
 		err = m.applyStopped(&e)
+	case e.rank == rankDraining:
+		err = m.applyDraining(&e)
 	default:
 		err = m.applyJob(&e)
 	}
@@ -342,6 +344,8 @@ func (m *model) totals(now time.Time) Totals {
 			t.Stopped++
 		case StatusGone:
 			t.Gone++
+		case StatusDraining:
+			t.Draining++
 		}
 		if x.lost {
 			t.LostExecutors++

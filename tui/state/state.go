@@ -90,6 +90,9 @@ const (
 	StatusOnline  Status = "online"
 	StatusStale   Status = "stale"   // no sign of life for StaleIntervals intervals
 	StatusStopped Status = "stopped" // executor.stopped received
+	// StatusDraining: shutting down (executor.draining, or heartbeats
+	// with draining): it takes no new job and waits for its running ones.
+	StatusDraining Status = "draining"
 	// StatusGone: stopped, or stale with nothing running, for
 	// Options.GoneAfter: a dead executor a view may hide.
 	StatusGone Status = "gone"
@@ -169,7 +172,8 @@ type ExecutorView struct {
 	// heartbeat goes stale too (the original executor, which sends no
 	// heartbeats, stays online while it runs jobs); online otherwise.
 	// Either of stopped and stale (with nothing running) turns gone
-	// GoneAfter after its last sign of life. Tick ages it.
+	// GoneAfter after its last sign of life; online turns draining once
+	// the executor said it drains. Tick ages it.
 	Status    Status
 	Stopped   bool          // executor.stopped received (its Status is stopped or gone)
 	Reason    string        // executor.stopped's reason
@@ -198,6 +202,15 @@ type ExecutorView struct {
 	// ConsumerTimeout is the broker's acknowledgement timeout the executor
 	// assumes (heartbeats' consumer_timeout); 0 if unknown.
 	ConsumerTimeout time.Duration
+
+	// Draining: the executor began its shutdown (executor.draining, or a
+	// heartbeat with draining), since DrainingSince (its timestamp), for
+	// DrainReason; it waits for the jobs Waiting (their ids, running on
+	// it now, by id; nil unless draining).
+	Draining      bool
+	DrainingSince time.Time
+	DrainReason   string
+	Waiting       []string
 }
 
 // Interval is one stage of one job on a thread's lane, in event
@@ -513,10 +526,10 @@ type Totals struct {
 	Kept        int   // jobs held in memory (running + finished kept)
 	Evicted     int64 // finished jobs dropped beyond MaxJobs
 
-	// Executors are all those kept; by status: Online, Stale (LOST ones
-	// included), Stopped and Gone. Live are those neither stopped nor
-	// gone.
-	Executors, Online, Stale, Stopped, Gone, Live int
+	// Executors are all those kept; by status: Online, Draining, Stale
+	// (LOST ones included), Stopped and Gone. Live are those neither
+	// stopped nor gone.
+	Executors, Online, Draining, Stale, Stopped, Gone, Live int
 
 	Events    int64 // events received (all, anomalies included)
 	Anomalies int64 // sum of the Anomalies counters
