@@ -370,6 +370,20 @@ func TestStreams(t *testing.T) {
 			},
 		},
 		{
+			name: "draining, then stopped",
+			file: "draining.jsonl",
+			want: want{
+				done:      1,
+				jobs:      map[string]wantJob{"d1": {state: state.StateDone, executor: "exec-dr", thread: "1", executable: "/bin/sleep", hasExit: true, attempts: 1, stageIn: -1, stageOut: -1}},
+				executors: map[string]state.Status{"exec-dr": state.StatusStopped},
+				check: func(t *testing.T, m *state.Model) {
+					if x, _ := m.Executor("exec-dr"); !x.Stopped || x.Draining || x.Waiting != nil {
+						t.Errorf("executor = %+v", x)
+					}
+				},
+			},
+		},
+		{
 			name: "executor stopped",
 			file: "stopped.jsonl",
 			want: want{
