@@ -95,13 +95,13 @@ stage-out bars, the jobs table, and each job's timeline.
 views: 1 executors (utilisation, diagnosis, storage rates), 2 threads,
 3 jobs, 4 job detail, 5 failures (failed jobs grouped alike).
 keys: tab or 1-5 views, arrows or j/k move, enter detail, esc back,
-/ filter, s sort column, r reverse, f failed only, t state filter,
-m marks (stalled, near deadline, redelivered), h hide the gone
-executors, p pause the display,
-e export the jobs table (the file name picks the format: .csv CSV,
-.tsv or .trace Nextflow trace, .json Chrome trace; tab in the prompt
-switches), ? all keys, q quit. The mouse wheel scrolls. NO_COLOR (any
-value) turns the colours off.
+/ filter (id, executable, host, thread, state, exit status, the first
+line of stderr), s sort column, r reverse, f failed only, t state
+filter, m marks (stalled, near deadline, redelivered), h hide the gone
+executors, p pause the display, e export the jobs table (the file
+name picks the format: .csv CSV, .tsv or .trace Nextflow trace, .json
+Chrome trace; tab in the prompt switches), ? all keys, q quit. The
+mouse wheel scrolls. NO_COLOR (any value) turns the colours off.
 
 flags:
 `

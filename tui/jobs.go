@@ -91,7 +91,7 @@ var stateCycle = []state.StateSet{
 func newJobsView(c *common) *jobsView {
 	ti := textinput.New()
 	ti.Prompt = "/"
-	ti.Placeholder = "id, executable, host, executor or thread"
+	ti.Placeholder = "id, executable, host, state, exit 137, stderr"
 	ti.CharLimit = 200
 	st := ti.Styles()
 	st.Cursor.Blink = false

@@ -155,3 +155,29 @@ func TestDrainingExecutor(t *testing.T) {
 		t.Errorf("threads view, node-9's line %q: want draining and the jobs it waits for", l)
 	}
 }
+
+// The filter matches more than ids and executables (the state's tests
+// check each field); the prompt and the help say which fields.
+func TestFilterFieldsHelp(t *testing.T) {
+	m := newTestModel(t, 80, 24)
+	press(m, "/")
+	typeText(m, "exit 1")
+	jobs, n := m.c.st.Jobs(m.jobs.q, 0, -1)
+	if n == 0 {
+		t.Fatal("nothing matches exit 1 in the demo")
+	}
+	for _, j := range jobs {
+		if !j.HasExit || j.ExitStatus != 1 {
+			t.Errorf("job %s (exit %d) matches exit 1", j.ID, j.ExitStatus)
+		}
+	}
+	press(m, "esc", "/")
+	if sc := screen(m); !strings.Contains(sc, "state, exit") {
+		t.Errorf("the prompt's placeholder does not name the fields:\n%s", sc)
+	}
+	press(m, "esc", "?")
+	if sc := screen(m); !strings.Contains(sc, "/ matches") || !strings.Contains(sc, "exit status") ||
+		!strings.Contains(sc, "stderr") {
+		t.Errorf("the help does not say what / matches:\n%s", sc)
+	}
+}

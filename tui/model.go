@@ -505,8 +505,12 @@ func (m *Model) bodyHeight() int {
 	return max(m.height-headerLines-1-lipgloss.Height(m.helpView()), 3)
 }
 
-// exportHelp, under the full help, says how the export picks its format.
-const exportHelp = "export format by name: .csv CSV, .tsv Nextflow trace, .json Chrome trace"
+// exportHelp, under the full help, says how the export picks its format;
+// filterHelp, in the jobs view, what the text filter matches.
+const (
+	exportHelp = "export format by name: .csv CSV, .tsv Nextflow trace, .json Chrome trace"
+	filterHelp = "/ matches id, executable, host, thread, state, exit status, 1st stderr line"
+)
 
 // helpView is the help under the status line: all the keys after ?, when
 // they leave room for the view, else the short line.
@@ -514,6 +518,9 @@ func (m *Model) helpView() string {
 	keys := m.helpKeys[m.active]
 	if m.help.ShowAll {
 		full := m.help.FullHelpView(keys.FullHelp()) + "\n" + m.c.styles.Faint.s(exportHelp)
+		if m.active == viewJobs {
+			full += "\n" + m.c.styles.Faint.s(filterHelp)
+		}
 		if m.height-headerLines-1-lipgloss.Height(full) >= 3 {
 			return full
 		}

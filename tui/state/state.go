@@ -504,7 +504,11 @@ type JobQuery struct {
 	Executor   string   // exact executor id; "" = all
 	Executable string   // exact executable; "" = all
 	// Text: case-insensitive substring of the id, executable, hostname,
-	// executor id or thread.
+	// executor id, thread, state (running, done, failed, lost) or the
+	// first line of the stderr tail (else of the first exception); or the
+	// exit status: "137" (also matched as a substring of the rest) or
+	// "exit 137" (the exit status only). The events do not carry a job's
+	// arguments, so they cannot be matched.
 	Text    string
 	Sort    SortKey
 	Reverse bool
