@@ -317,12 +317,10 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 		threads = strconv.Itoa(x.Threads)
 	}
 	cells[2] = strconv.Itoa(x.Running) + "/" + threads
-	done, failed := x.Done, x.Failed
-	if x.HasCounts {
-		// The executor's own counts include the jobs run before the
-		// monitor started; the model's are more recent.
-		done, failed = max(done, x.JobsDone), max(failed, x.JobsFailed)
-	}
+	// The executor's own counts (they include the jobs run before the
+	// monitor started) with those seen since its last heartbeat: what the
+	// header's "executors:" totals add up.
+	done, failed := x.DoneTotal, x.FailedTotal
 	cells[3] = fmtCount(done)
 	cells[4] = fmtCount(failed)
 	if failed > 0 {

@@ -91,8 +91,10 @@ func (h *header) View(active viewID, source string) string {
 	if wide && t.Stopped > 0 {
 		b.WriteString(", " + s.Stopped.s(strconv.Itoa(t.Stopped)+" stopped"))
 	}
+	gap := "  "
 	item := func(label string, n int64, in ink) {
-		b.WriteString(s.Label.s("  " + label + " "))
+		b.WriteString(s.Label.s(gap + label + " "))
+		gap = "  "
 		if n > 0 {
 			b.WriteString(in.s(fmtCount(n)))
 		} else {
@@ -106,8 +108,22 @@ func (h *header) View(active viewID, source string) string {
 	if t.NearDeadline > 0 {
 		item(label("near deadline", "deadline"), int64(t.NearDeadline), s.Warn)
 	}
+	// Done and failed as this monitor saw them; when the executors'
+	// own counts (heartbeats: jobs run before the monitor started
+	// too, as in the executors' rows) say more, both, labelled.
+	differ := t.ExecutorsDone != t.Done || t.ExecutorsFailed != t.Failed
+	if differ {
+		b.WriteString(s.Label.s("  seen:"))
+		gap = " "
+	}
 	item("done", t.Done, s.Done)
 	item(label("failed", "fail"), t.Failed, s.Failed)
+	if differ {
+		b.WriteString(s.Label.s(" │ " + label("executors:", "execs:")))
+		gap = " "
+		item("done", t.ExecutorsDone, s.Done)
+		item(label("failed", "fail"), t.ExecutorsFailed, s.Failed)
+	}
 	if wide || t.Lost > 0 {
 		item("lost", t.Lost, s.Lost)
 	}

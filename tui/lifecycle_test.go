@@ -181,3 +181,36 @@ func TestFilterFieldsHelp(t *testing.T) {
 		t.Errorf("the help does not say what / matches:\n%s", sc)
 	}
 }
+
+// A monitor started late: the header's counts are what it saw, the rows
+// the executors' own; the header says which is which, and the executors'
+// total agrees with the rows.
+func TestSeenAndExecutorTotals(t *testing.T) {
+	const x = "1a2b3c4d-0000-4000-8000-000000000001"
+	hb := eventbus.Event{Executor: x, Type: eventbus.TypeExecutorHeartbeat, Hostname: "node-5", Threads: 2,
+		Busy: eventbus.Ptr(0), JobsDone: eventbus.Ptr[int64](669), JobsFailed: eventbus.Ptr[int64](90),
+		Running: &[]eventbus.RunningJob{}, Interval: 5}
+	now := demoStart.Add(2 * time.Second)
+	for _, w := range []int{80, 160} {
+		m := modelOf(t, w, 24, now, eventAt(demoStart.Add(time.Second), hb))
+		sc := screen(m)
+		if l := lineWith(sc, "node-5"); !strings.Contains(l, " 669 ") || !strings.Contains(l, " 90 ") {
+			t.Errorf("%d columns: row %q: want the executor's 669 done, 90 failed", w, l)
+		}
+		head := lineWith(sc, "exec")
+		want := []string{"seen: done 0  fail 0 │ execs: done 669  fail 90"}
+		if w >= 110 {
+			want = []string{"seen: done 0  failed 0 │ executors: done 669  failed 90"}
+		}
+		for _, s := range want {
+			if !strings.Contains(head, s) {
+				t.Errorf("%d columns: header %q lacks %q", w, head, s)
+			}
+		}
+	}
+	// When they agree, no label.
+	m := newTestModel(t, 80, 24)
+	if head := lineWith(screen(m), "exec"); strings.Contains(head, "seen") {
+		t.Errorf("the demo's header %q: labelled though the counts agree", head)
+	}
+}

@@ -23,8 +23,11 @@ type executor struct {
 	jobsDone, jobsFailed                  int64
 	hasCounts                             bool
 	done, failed                          int64
-	running                               map[*job]struct{}
-	threads                               map[string]*thread
+	// doneAfterHB, failedAfterHB: the jobs seen finishing after the last
+	// heartbeat (its counts do not have them yet).
+	doneAfterHB, failedAfterHB int64
+	running                    map[*job]struct{}
+	threads                    map[string]*thread
 
 	// lost: stale with jobs running. progress: it sends job.progress
 	// events (so its staging jobs can be judged stalled). beats: it is of
@@ -171,9 +174,11 @@ func (m *model) applyHeartbeat(e *event) error {
 		}
 		if w.JobsDone != nil {
 			x.jobsDone = *w.JobsDone
+			x.doneAfterHB = 0
 		}
 		if w.JobsFailed != nil {
 			x.jobsFailed = *w.JobsFailed
+			x.failedAfterHB = 0
 		}
 	}
 	if w.Draining != nil && *w.Draining {
@@ -181,6 +186,16 @@ func (m *model) applyHeartbeat(e *event) error {
 	}
 	m.applyRunningList(e, x)
 	return nil
+}
+
+// totals are x's jobs done and failed as best known: its own counts
+// (heartbeats, since it started) and those seen finishing since, or what
+// the monitor saw when that is more (or there are no heartbeats).
+func (x *executor) totals() (done, failed int64) {
+	if !x.hasCounts {
+		return x.done, x.failed
+	}
+	return max(x.done, x.jobsDone+x.doneAfterHB), max(x.failed, x.jobsFailed+x.failedAfterHB)
 }
 
 // applyDraining takes executor.draining: the executor began its shutdown
@@ -413,6 +428,7 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Lost:            x.lost,
 		ConsumerTimeout: seconds(x.consumerTimeout),
 	}
+	v.DoneTotal, v.FailedTotal = x.totals()
 	if x.draining && !x.stopped {
 		v.Draining, v.DrainingSince, v.DrainReason = true, tsTime(x.drainTS), x.drainReason
 		v.Waiting = make([]string, 0, len(x.running))

@@ -257,3 +257,38 @@ func TestExecutorDrainingFromHeartbeat(t *testing.T) {
 		t.Errorf("draining heartbeat: %s waiting for %q, want draining for j9", x.Status, x.Waiting)
 	}
 }
+
+// A monitor started late sees the executors' own counts in heartbeats:
+// ExecutorView.DoneTotal and Totals.ExecutorsDone add to them the jobs
+// seen finishing since the last heartbeat; Totals.Done counts what the
+// monitor saw only.
+func TestExecutorCountsAndSeenTotals(t *testing.T) {
+	l := newLife(t, state.Options{})
+	hb := heartbeat("x")
+	hb.JobsDone, hb.JobsFailed = eventbus.Ptr[int64](669), eventbus.Ptr[int64](90)
+	l.send(5, hb)
+	l.send(6, started("x", "j1", 1))
+	l.send(7, finished("x", "j1", 1, 0))
+	l.send(8, started("x", "j2", 1))
+	l.send(9, finished("x", "j2", 1, 2))
+	x := l.executor("x", 9.5)
+	if x.DoneTotal != 670 || x.FailedTotal != 91 || x.Done != 1 || x.Failed != 1 {
+		t.Errorf("before the next heartbeat: totals %d/%d, seen %d/%d; want 670/91, 1/1", x.DoneTotal, x.FailedTotal, x.Done, x.Failed)
+	}
+	tot := l.m.Totals(at(9.5))
+	if tot.Done != 1 || tot.Failed != 1 || tot.ExecutorsDone != 670 || tot.ExecutorsFailed != 91 {
+		t.Errorf("totals: seen %d/%d, executors %d/%d; want 1/1, 670/91", tot.Done, tot.Failed, tot.ExecutorsDone, tot.ExecutorsFailed)
+	}
+	// The next heartbeat counts them.
+	hb.JobsDone, hb.JobsFailed = eventbus.Ptr[int64](670), eventbus.Ptr[int64](91)
+	l.send(10, hb)
+	if x := l.executor("x", 10.5); x.DoneTotal != 670 || x.FailedTotal != 91 {
+		t.Errorf("after the heartbeat: %d/%d, want 670/91", x.DoneTotal, x.FailedTotal)
+	}
+	// Without heartbeats, what was seen.
+	l.send(11, started("y", "k1", 1))
+	l.send(12, finished("y", "k1", 1, 0))
+	if x := l.executor("y", 12.5); x.DoneTotal != 1 || x.FailedTotal != 0 {
+		t.Errorf("y: %d/%d, want 1/0", x.DoneTotal, x.FailedTotal)
+	}
+}

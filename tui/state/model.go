@@ -350,6 +350,9 @@ func (m *model) totals(now time.Time) Totals {
 		if x.lost {
 			t.LostExecutors++
 		}
+		d, f := x.totals()
+		t.ExecutorsDone += d
+		t.ExecutorsFailed += f
 		for j := range x.running {
 			if j.stalled {
 				t.Stalled++

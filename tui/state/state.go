@@ -193,6 +193,11 @@ type ExecutorView struct {
 	Running int // jobs running on it now
 	Done    int64
 	Failed  int64
+	// DoneTotal and FailedTotal are its jobs as best known: its own counts
+	// from its last heartbeat (all its jobs since it started, those run
+	// before the monitor started too) plus those seen finishing since;
+	// Done and Failed without heartbeats.
+	DoneTotal, FailedTotal int64
 
 	// Lost: Status is stale while it had jobs running (it fell silent in
 	// the middle of work: crashed, killed or cut off). Its jobs
@@ -523,12 +528,17 @@ type JobQuery struct {
 // last minute.
 type Totals struct {
 	Running     int   // jobs running now
-	Done        int64 // job.finished with exit status 0 (each attempt)
-	Failed      int64 // job.finished with another exit status
+	Done        int64 // job.finished with exit status 0 (each attempt) seen by this model
+	Failed      int64 // job.finished with another exit status seen by this model
 	Lost        int64 // jobs currently lost
 	Redelivered int64 // jobs started again (broker redelivery)
 	Kept        int   // jobs held in memory (running + finished kept)
 	Evicted     int64 // finished jobs dropped beyond MaxJobs
+
+	// ExecutorsDone and ExecutorsFailed are the sums of the executors'
+	// DoneTotal and FailedTotal (kept executors only): more than Done and
+	// Failed when executors ran jobs before the monitor started.
+	ExecutorsDone, ExecutorsFailed int64
 
 	// Executors are all those kept; by status: Online, Draining, Stale
 	// (LOST ones included), Stopped and Gone. Live are those neither
