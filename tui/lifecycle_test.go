@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,27 @@ func TestSeenAndExecutorTotals(t *testing.T) {
 	m := newTestModel(t, 80, 24)
 	if head := lineWith(screen(m), "exec"); strings.Contains(head, "seen") {
 		t.Errorf("the demo's header %q: labelled though the counts agree", head)
+	}
+}
+
+// A connection error longer than the screen is wide is shown whole: the
+// status line wraps (and the view above gives up the lines).
+func TestLongConnectionErrorWraps(t *testing.T) {
+	m := newTestModel(t, 80, 24)
+	m.opts.Source = &Source{Notices: make(chan Notice), Label: "127.0.0.1:5672"}
+	text := `connect to broker amqp://guest:***@127.0.0.1:5672/: Exception (403) Reason: "username or password not allowed"; retrying in 1.2s`
+	m.Update(noticeMsg(Notice{State: ConnDown, Text: text, Err: errors.New("403")}))
+	sc := screen(m)
+	if n := strings.Count(sc, "\n") + 1; n != 24 {
+		t.Errorf("%d lines, want 24", n)
+	}
+	flat := strings.Join(strings.Fields(sc), " ")
+	if !strings.Contains(flat, text) {
+		t.Errorf("the error is not shown whole:\n%s", sc)
+	}
+	// Gone when connected.
+	m.Update(noticeMsg(Notice{State: ConnUp, Text: "connected to 127.0.0.1:5672"}))
+	if sc := screen(m); strings.Contains(sc, "username") || m.execs.height != 24-headerLines-2 {
+		t.Errorf("after connecting: the error stays, or the view has %d lines:\n%s", m.execs.height, sc)
 	}
 }
