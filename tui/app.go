@@ -301,7 +301,9 @@ func neverConnected(src *Source, why string) error {
 func checkWritable(flag, path string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", flag, path, err)
+		// The error without the temporary file's name, which would only
+		// confuse: the user's path says where.
+		return fmt.Errorf("%s %s: %w", flag, path, withoutPath(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())

@@ -314,8 +314,8 @@ func TestExportFormats(t *testing.T) {
 		}
 		switch filepath.Ext(name) {
 		case ".tsv":
-			if !strings.Contains(screen(m), fmt.Sprintf("exported %d jobs to %s (Nextflow trace)", demoFailed, path)) {
-				t.Errorf("no confirmation:\n%s", screen(m))
+			if m.status != fmt.Sprintf("exported %d of %d jobs (filter: state failed+lost) to %s (Nextflow trace)", demoFailed, demoJobs, path) {
+				t.Errorf("no confirmation: %q", m.status)
 			}
 			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 			if len(lines) != demoFailed+1 || !strings.HasPrefix(lines[0], "task_id\tnative_id\tprocess") {

@@ -236,6 +236,32 @@ func marksName(f state.JobFlags) string {
 	return strings.Join(names, "+")
 }
 
+// FilterDesc says which filters select the table's jobs ("" for none), as
+// `"mAdd", state failed+lost, executor node-1`.
+func (v *jobsView) FilterDesc() string {
+	var parts []string
+	if v.q.Text != "" {
+		parts = append(parts, strconv.Quote(v.q.Text))
+	}
+	if v.q.States != 0 {
+		parts = append(parts, "state "+statesName(v.q.States))
+	}
+	if v.q.Executor != "" {
+		tag := v.execTag
+		if tag == "" {
+			tag = shortID(v.q.Executor)
+		}
+		parts = append(parts, "executor "+tag)
+	}
+	if v.q.Group != "" {
+		parts = append(parts, "group "+v.groupTag)
+	}
+	if v.q.Flags != 0 {
+		parts = append(parts, "marks "+marksName(v.q.Flags))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // ClearFilters drops every filter; it reports whether there was one.
 func (v *jobsView) ClearFilters() bool {
 	if v.q.Text == "" && v.q.States == 0 && v.q.Executor == "" && v.q.Group == "" && v.q.Flags == 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
@@ -235,5 +236,30 @@ func TestLongConnectionErrorWraps(t *testing.T) {
 	m.Update(noticeMsg(Notice{State: ConnUp, Text: "connected to 127.0.0.1:5672"}))
 	if sc := screen(m); strings.Contains(sc, "username") || m.execs.height != 24-headerLines-2 {
 		t.Errorf("after connecting: the error stays, or the view has %d lines:\n%s", m.execs.height, sc)
+	}
+}
+
+// At 60x15 the job detail cuts its long lines with "…".
+func TestDetailCutsWithEllipsis(t *testing.T) {
+	m := newTestModel(t, 60, 15)
+	press(m, "f", "enter")
+	cut := 0
+	for _, l := range m.detail.lines() {
+		if ansiWidth(l) <= 60 {
+			continue
+		}
+		plain := ansi.Strip(l)
+		head := plain[:20]
+		got := lineWith(screen(m), head)
+		if got == "" {
+			continue // scrolled off
+		}
+		cut++
+		if !strings.HasSuffix(strings.TrimRight(got, " "), "…") {
+			t.Errorf("line cut without …: %q (of %q)", got, plain)
+		}
+	}
+	if cut == 0 {
+		t.Fatalf("no long line on screen:\n%s", screen(m))
 	}
 }

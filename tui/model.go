@@ -611,8 +611,9 @@ func (m *Model) sourceLabel() string {
 const maxStatusLines = 4
 
 // statusLines is the export prompt, a passing message or the source's
-// latest notice: one line, or for an error (a refused connection, a failed
-// export) as many as it takes to show it whole, up to maxStatusLines.
+// latest notice: one line, or for a long message (a refused connection, an
+// export's file name) as many as it takes to show it whole, up to
+// maxStatusLines.
 func (m *Model) statusLines() []string {
 	s := m.c.styles
 	switch {
@@ -626,19 +627,18 @@ func (m *Model) statusLines() []string {
 		}
 		return []string{promptLine(s, input, hint, m.width)}
 	case m.status != "" && m.statusErr:
-		return m.wrapError(m.status)
+		return m.wrap(m.status, s.StatusError)
 	case m.status != "":
-		return []string{fit(s.StatusInfo.s(" "+m.status), m.width)}
+		return m.wrap(m.status, s.StatusInfo)
 	case m.notice.Err != nil:
-		return m.wrapError(m.notice.Text)
+		return m.wrap(m.notice.Text, s.StatusError)
 	}
 	return []string{fit(s.Faint.s(" "+m.notice.Text), m.width)}
 }
 
-// wrapError wraps an error's text to the width, in at most
-// maxStatusLines lines (and a quarter of the screen).
-func (m *Model) wrapError(text string) []string {
-	s := m.c.styles
+// wrap wraps a message (an error, an export's file name) to the width,
+// in at most maxStatusLines lines (and a quarter of the screen), in ink.
+func (m *Model) wrap(text string, in ink) []string {
 	n := max(min(maxStatusLines, m.height/4), 1)
 	lines := strings.Split(ansi.Wrap(text, max(m.width-2, 1), ""), "\n")
 	if len(lines) > n {
@@ -646,7 +646,7 @@ func (m *Model) wrapError(text string) []string {
 		lines = lines[:n]
 	}
 	for i, l := range lines {
-		lines[i] = fit(s.StatusError.s(" "+l), m.width)
+		lines[i] = fit(in.s(" "+l), m.width)
 	}
 	return lines
 }
