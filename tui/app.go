@@ -173,20 +173,29 @@ func runHeadless(ctx context.Context, cfg Config, env Env) (err error) {
 			return err
 		}
 	}
-	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
-	}
 	rec, history, err := openRecording(cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { err = closeRecorder(rec, cfg, env, err) }()
-	src, err := startSource(ctx, cfg, rec, true)
+	// The source stops at ctx's end (SIGINT) or at the end of --duration,
+	// but not before its first connection attempt ended, so that a run
+	// that never connected can say why (a broker delays its refusal of a
+	// wrong password by seconds).
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	src, err := startSource(srcCtx, cfg, rec, true)
 	if err != nil {
 		return err
 	}
+	var durationEnd, graceEnd <-chan time.Time
+	if cfg.Duration > 0 {
+		t := time.NewTimer(cfg.Duration)
+		defer t.Stop()
+		durationEnd = t.C
+	}
+	var waitUp <-chan struct{} // while the duration passed before a connection
+	interrupted := ctx.Done()
 	st := newState(cfg, history, time.Now())
 	now := time.Now
 	if src.Replay {
@@ -225,10 +234,39 @@ loop:
 			} else {
 				env.Log.Info(n.Text)
 			}
+		case <-durationEnd:
+			durationEnd = nil
+			if src.Connected() {
+				stopSource()
+				break
+			}
+			env.Log.Info("--duration passed before a connection; waiting for the attempt to end", "grace", connectGrace)
+			waitUp = src.Up()
+			t := time.NewTimer(connectGrace)
+			defer t.Stop()
+			graceEnd = t.C
+		case <-waitUp:
+			waitUp = nil
+			stopSource()
+		case <-graceEnd:
+			stopSource()
+			if !src.Connected() {
+				// The attempt may block for its dial's timeout: not
+				// waited for.
+				return neverConnected(src, fmt.Sprintf("no answer within %s", cfg.Duration+connectGrace))
+			}
+		case <-interrupted:
+			interrupted = nil // the source ends with srcCtx
+			if !src.Connected() {
+				return neverConnected(src, "interrupted while connecting")
+			}
 		}
 	}
 	if err := src.Wait(); err != nil {
 		return err
+	}
+	if !src.Connected() {
+		return neverConnected(src, "interrupted while connecting")
 	}
 	end := now()
 	st.Tick(end)
@@ -248,13 +286,30 @@ loop:
 	return errors.Join(errs...)
 }
 
+// neverConnected is the error of headless collection whose source never
+// connected (nothing was collected, and no file is written): its last
+// connection error, else why.
+func neverConnected(src *Source, why string) error {
+	if e := src.LastErr(); e != nil {
+		why = e.Error()
+	}
+	return fmt.Errorf("never connected to %s: %s", src.Label, why)
+}
+
 // checkWritable fails early when an output cannot be written where asked,
 // rather than after hours of collecting.
 func checkWritable(flag, path string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", flag, path, err)
+		// The error without the temporary file's name, which would only
+		// confuse: the user's path says where.
+		return fmt.Errorf("%s %s: %w", flag, path, withoutPath(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())
 }
+
+// connectGrace is how long headless collection waits, past --duration,
+// for the first connection attempt to succeed or fail (its cause is then
+// known): longer than the dial's timeout.
+var connectGrace = 15 * time.Second

@@ -42,6 +42,9 @@ type Config struct {
 
 	// StallAfter: a transfer that moved no byte for this long is stalled.
 	StallAfter time.Duration
+	// GoneAfter: a stopped executor, or a silent one with nothing running,
+	// is gone this long after its last sign of life (0: never).
+	GoneAfter time.Duration
 
 	Version bool
 }
@@ -57,6 +60,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.IntVar(&c.MaxJobs, "max-jobs", state.DefaultMaxJobs, "finished jobs kept in memory (running jobs are always kept; totals stay exact)")
 	fs.DurationVar(&c.Window, "window", DefaultWindow, "time span of the threads view's lanes at start (30s to 10m; + and - change it)")
 	fs.DurationVar(&c.StallAfter, "stall-after", state.DefaultStallAfter, "mark a transfer stalled when it moved no byte for this long (needs the executors' progress events)")
+	fs.DurationVar(&c.GoneAfter, "gone-after", state.DefaultGoneAfter, "call a stopped executor, or a silent one with nothing running, gone this long after its last sign of life (h hides the gone ones; 0: never)")
 	fs.StringVar(&c.CSV, "csv", "", "headless: collect without a terminal and write the jobs to this CSV file on exit, SIGINT or the end of --duration")
 	fs.StringVar(&c.Trace, "trace", "", "headless: collect without a terminal and write the jobs as a Nextflow trace (tab-separated) to this file on exit")
 	fs.StringVar(&c.ChromeTrace, "chrome-trace", "", "headless: collect without a terminal and write the jobs' stages on the thread lanes as Chrome trace-event JSON (Perfetto, chrome://tracing) to this file on exit")
@@ -91,12 +95,13 @@ stage-out bars, the jobs table, and each job's timeline.
 views: 1 executors (utilisation, diagnosis, storage rates), 2 threads,
 3 jobs, 4 job detail, 5 failures (failed jobs grouped alike).
 keys: tab or 1-5 views, arrows or j/k move, enter detail, esc back,
-/ filter, s sort column, r reverse, f failed only, t state filter,
-m marks (stalled, near deadline, redelivered), p pause the display,
-e export the jobs table (the file name picks the format: .csv CSV,
-.tsv or .trace Nextflow trace, .json Chrome trace; tab in the prompt
-switches), ? all keys, q quit. The mouse wheel scrolls. NO_COLOR (any
-value) turns the colours off.
+/ filter (id, executable, host, thread, state, exit status, the first
+line of stderr), s sort column, r reverse, f failed only, t state
+filter, m marks (stalled, near deadline, redelivered), h hide the gone
+executors, p pause the display, e export the jobs table (the file
+name picks the format: .csv CSV, .tsv or .trace Nextflow trace, .json
+Chrome trace; tab in the prompt switches), ? all keys, q quit. The
+mouse wheel scrolls. NO_COLOR (any value) turns the colours off.
 
 flags:
 `
@@ -107,7 +112,11 @@ func (c *Config) Headless() bool { return c.CSV != "" || c.Trace != "" || c.Chro
 
 // stateOptions are the state model's options of the command line.
 func (c *Config) stateOptions() state.Options {
-	return state.Options{MaxJobs: c.MaxJobs, StallAfter: c.StallAfter}
+	gone := c.GoneAfter
+	if gone == 0 {
+		gone = -1 // never
+	}
+	return state.Options{MaxJobs: c.MaxJobs, StallAfter: c.StallAfter, GoneAfter: gone}
 }
 
 // WriteUsage prints the synopsis and the flags.
@@ -152,6 +161,8 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--speed %v: must be 0 (as fast as possible) or more", c.Speed)
 	case c.StallAfter <= 0:
 		return fmt.Errorf("--stall-after %s: must be positive", c.StallAfter)
+	case c.GoneAfter < 0:
+		return fmt.Errorf("--gone-after %s: must not be negative (0: never)", c.GoneAfter)
 	case c.Resume != "" && (c.Record != "" || c.Replay != ""):
 		return errors.New("--resume: not with --record or --replay (it records to its own file)")
 	case fs.Changed("speed") && c.Replay == "":

@@ -36,6 +36,9 @@ type common struct {
 	// paused: the views keep what they show; only the user's own actions
 	// (sort, filter, opening a job) read the state again.
 	paused bool
+	// hideGone: the executors and threads views leave out the gone
+	// executors (h).
+	hideGone bool
 
 	// hosts are the hostnames learnt from the jobs' metrics for executors
 	// whose executor.ready was missed; hostTried is the JobsVersion of
@@ -66,6 +69,28 @@ func (c *common) hostname(x *state.ExecutorView) string {
 		}
 	}
 	return "?"
+}
+
+// executors are the executors the views list: the gone ones last, or
+// left out when hidden (hidden is then how many).
+func (c *common) executors() (list []state.ExecutorView, hidden int) {
+	all := c.st.Executors()
+	list = make([]state.ExecutorView, 0, len(all))
+	for _, x := range all {
+		if x.Status != state.StatusGone {
+			list = append(list, x)
+		}
+	}
+	for _, x := range all {
+		switch {
+		case x.Status != state.StatusGone:
+		case c.hideGone:
+			hidden++
+		default:
+			list = append(list, x)
+		}
+	}
+	return list, hidden
 }
 
 // clock formats t as the time of day in the display's zone.

@@ -92,7 +92,14 @@ func (v *detailView) View() string {
 }
 
 func (v *detailView) render() {
-	v.vp.SetContentLines(v.lines())
+	lines := v.lines()
+	for i, l := range lines {
+		// The viewport would cut them silently.
+		if v.width > 0 && ansiWidth(l) > v.width {
+			lines[i] = ansi.Truncate(l, v.width, "…")
+		}
+	}
+	v.vp.SetContentLines(lines)
 }
 
 func (v *detailView) lines() []string {

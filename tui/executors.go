@@ -27,6 +27,7 @@ type executorsView struct {
 	stores  []storeRow
 	stats   []state.ExecStat
 	anom    state.Anomalies
+	hidden  int // gone executors hidden (h)
 	cur     scroller
 	selID   string // the executor under the cursor, kept across refreshes
 	widths  []int
@@ -42,7 +43,7 @@ type storeRow struct {
 }
 
 var execCols = []col{
-	{title: "STATUS", w: 7},
+	{title: "STATUS", w: 8},
 	{title: "HOST", w: 10, flex: 3, max: 30},
 	{title: "THREADS", w: 7, right: true},
 	{title: "DONE", w: 6, right: true},
@@ -95,7 +96,7 @@ func (v *executorsView) SetSize(w, h int) {
 // Refresh reads the executors from the state.
 func (v *executorsView) Refresh() {
 	v.now = v.c.now()
-	v.rows = v.c.st.Executors()
+	v.rows, v.hidden = v.c.executors()
 	v.util = v.util[:0]
 	v.notes = v.notes[:0]
 	for i := range v.rows {
@@ -136,17 +137,49 @@ func (v *executorsView) Refresh() {
 // note is the line under an executor: why it is lost, or its diagnosis.
 func (v *executorsView) note(x *state.ExecutorView) string {
 	if x.Lost {
-		n := "LOST: no heartbeat"
-		if !x.Heartbeat.IsZero() {
-			n += " for " + fmtAge(v.now.Sub(x.Heartbeat))
+		// Silent since its last sign of life of any kind.
+		n := "LOST: silent for " + fmtAge(v.now.Sub(x.LastSeen))
+		if x.Heartbeat.IsZero() {
+			n += " (no heartbeat ever)"
 		}
-		jobs := "1 job"
-		if x.Running != 1 {
-			jobs = strconv.Itoa(x.Running) + " jobs"
-		}
-		return n + ", " + jobs + " running: crashed, killed or cut off?"
+		return n + ", " + jobCount(x.Running) + " running: crashed, killed or cut off?"
+	}
+	if x.Draining && x.Status == state.StatusDraining {
+		return drainNote(x, v.now)
 	}
 	return v.c.st.Diagnosis(x.ID, v.now)
+}
+
+// jobCount is "1 job" or "N jobs".
+func jobCount(n int) string {
+	if n == 1 {
+		return "1 job"
+	}
+	return strconv.Itoa(n) + " jobs"
+}
+
+// drainNote says since when a draining executor drains, why, and the
+// jobs it waits for.
+func drainNote(x *state.ExecutorView, now time.Time) string {
+	n := "draining"
+	if !x.DrainingSince.IsZero() {
+		n += " for " + fmtAge(now.Sub(x.DrainingSince))
+	}
+	if x.DrainReason != "" {
+		n += " (" + x.DrainReason + ")"
+	}
+	if len(x.Waiting) == 0 {
+		return n + ": no job left, stopping"
+	}
+	return n + ": waits for " + jobCount(len(x.Waiting)) + ": " + strings.Join(x.Waiting, ", ")
+}
+
+// hiddenNote says how many gone executors h hides.
+func hiddenNote(n int) string {
+	if n == 1 {
+		return "1 gone executor hidden (h shows it)"
+	}
+	return strconv.Itoa(n) + " gone executors hidden (h shows them)"
 }
 
 // rowHeight is the lines of executor i: 2 with a note.
@@ -223,7 +256,11 @@ func (v *executorsView) View() string {
 	s := v.c.styles
 	lines := make([]string, 0, v.height)
 	if len(v.rows) == 0 {
-		lines = append(lines, "", s.Faint.s("  No executor seen yet: waiting for executor.ready or heartbeat events."))
+		msg := "  No executor seen yet: waiting for executor.ready or heartbeat events."
+		if v.hidden > 0 {
+			msg = "  " + hiddenNote(v.hidden)
+		}
+		lines = append(lines, "", s.Faint.s(msg))
 		return block(lines, v.width, v.height)
 	}
 	v.widths = layoutCols(execCols, v.width, v.widths)
@@ -233,6 +270,9 @@ func (v *executorsView) View() string {
 	need := 0
 	for i := range v.rows {
 		need += v.rowHeight(i)
+	}
+	if v.hidden > 0 {
+		need++
 	}
 	avail := v.height - 1
 	extra := avail - need
@@ -247,11 +287,17 @@ func (v *executorsView) View() string {
 		lines = append(lines, tableRow(&v.b, execCols, v.widths, cells, inks, i == v.cur.pos, s.Selected, v.width))
 		if n := v.notes[i]; n != "" && len(lines)-1 < avail {
 			in := s.Warn
-			if v.rows[i].Lost {
+			switch {
+			case v.rows[i].Lost:
 				in = s.LostExec
+			case v.rows[i].Status == state.StatusDraining:
+				in = s.Draining
 			}
 			lines = append(lines, fit("   "+s.Faint.s("↳ ")+in.s(n), v.width))
 		}
+	}
+	if v.hidden > 0 && len(lines)-1 < avail {
+		lines = append(lines, s.Faint.s(fit("  "+hiddenNote(v.hidden), v.width)))
 	}
 	if extra >= 4 {
 		lines = append(lines, "")
@@ -271,12 +317,10 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 		threads = strconv.Itoa(x.Threads)
 	}
 	cells[2] = strconv.Itoa(x.Running) + "/" + threads
-	done, failed := x.Done, x.Failed
-	if x.HasCounts {
-		// The executor's own counts include the jobs run before the
-		// monitor started; the model's are more recent.
-		done, failed = max(done, x.JobsDone), max(failed, x.JobsFailed)
-	}
+	// The executor's own counts (they include the jobs run before the
+	// monitor started) with those seen since its last heartbeat: what the
+	// header's "executors:" totals add up.
+	done, failed := x.DoneTotal, x.FailedTotal
 	cells[3] = fmtCount(done)
 	cells[4] = fmtCount(failed)
 	if failed > 0 {
@@ -287,8 +331,8 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 		cells[5] = strconv.Itoa(pct(u.Busy())) + "%"
 		cells[6] = strconv.Itoa(pct(u.Staging())) + "%"
 		cells[7] = strconv.Itoa(pct(u.Execution)) + "%"
-		if v.notes[i] != "" && !x.Lost {
-			inks[5], inks[6] = s.Warn, s.Warn
+		if v.notes[i] != "" && x.Status == state.StatusOnline {
+			inks[5], inks[6] = s.Warn, s.Warn // the diagnosis
 		}
 	}
 	cells[8] = x.Storage

@@ -92,6 +92,11 @@ type exportedMsg struct {
 	n      int
 	format Format
 	err    error
+	// of is the jobs in memory and filter the filters that selected the
+	// n ("" for none: the whole table).
+	of     int
+	filter string
+	paused bool // the table as shown when the display was paused
 }
 
 func newExportPrompt() exportPrompt {
@@ -166,8 +171,15 @@ func (m *Model) updateExport(msg tea.Msg) tea.Cmd {
 			} else {
 				jobs, _ = m.c.st.Jobs(m.jobs.Query(), 0, -1)
 			}
+			filter := m.jobs.FilterDesc()
+			_, all := m.c.st.Jobs(state.JobQuery{}, 0, 0)
 			m.setStatus(fmt.Sprintf("writing %d jobs to %s…", len(jobs), path), false)
-			return writeExportCmd(path, format, jobs, m.c.now())
+			cmd := writeExportCmd(path, format, jobs, m.c.now())
+			return func() tea.Msg {
+				msg := cmd().(exportedMsg)
+				msg.of, msg.filter, msg.paused = all, filter, frozen
+				return msg
+			}
 		}
 	}
 	var cmd tea.Cmd
@@ -215,11 +227,7 @@ func writeFileAtomic(path, what string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the temporary name would only confuse
-		}
-		return fmt.Errorf("%s to %s: %w", what, path, err)
+		return fmt.Errorf("%s to %s: %w", what, path, withoutPath(err))
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
 	w := bufio.NewWriterSize(tmp, 64<<10)
@@ -237,9 +245,24 @@ func writeFileAtomic(path, what string, write func(io.Writer) error) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("%s to %s: %w", what, path, err)
+		return fmt.Errorf("%s to %s: %w", what, path, withoutPath(err))
 	}
 	return nil
+}
+
+// withoutPath is err without the file names of a path or link error (the
+// temporary file's, which would only confuse): its cause, such as "no
+// space left on device".
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 func (m *Model) onExported(msg exportedMsg) {
@@ -247,5 +270,12 @@ func (m *Model) onExported(msg exportedMsg) {
 		m.setStatus(msg.err.Error(), true)
 		return
 	}
-	m.setStatus(fmt.Sprintf("exported %d jobs to %s (%s)", msg.n, msg.path, msg.format), false)
+	what := fmt.Sprintf("%d jobs", msg.n)
+	if msg.filter != "" {
+		what = fmt.Sprintf("%d of %d jobs (filter: %s)", msg.n, msg.of, msg.filter)
+	}
+	if msg.paused {
+		what += " as shown when paused"
+	}
+	m.setStatus(fmt.Sprintf("exported %s to %s (%s)", what, msg.path, msg.format), false)
 }

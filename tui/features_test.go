@@ -183,7 +183,7 @@ func TestExecutorsViewUtilisation(t *testing.T) {
 	if l := lineWith(sc, "node-4"); !strings.HasPrefix(strings.TrimLeft(l, " ›"), "LOST") {
 		t.Errorf("node-4 is not LOST: %q", l)
 	}
-	if !strings.Contains(sc, "LOST: no heartbeat for") {
+	if !strings.Contains(sc, "LOST: silent for") {
 		t.Errorf("no line saying why node-4 is lost:\n%s", sc)
 	}
 	for _, want := range []string{"IN RATE", "OUT TOTAL", "nfs ", "cloud ", "busy 86%", "STAGING"} {
@@ -314,8 +314,8 @@ func TestExportFormats(t *testing.T) {
 		}
 		switch filepath.Ext(name) {
 		case ".tsv":
-			if !strings.Contains(screen(m), fmt.Sprintf("exported %d jobs to %s (Nextflow trace)", demoFailed, path)) {
-				t.Errorf("no confirmation:\n%s", screen(m))
+			if m.status != fmt.Sprintf("exported %d of %d jobs (filter: state failed+lost) to %s (Nextflow trace)", demoFailed, demoJobs, path) {
+				t.Errorf("no confirmation: %q", m.status)
 			}
 			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 			if len(lines) != demoFailed+1 || !strings.HasPrefix(lines[0], "task_id\tnative_id\tprocess") {

@@ -74,9 +74,13 @@ func (h *header) View(active viewID, source string) string {
 	b.Reset()
 	b.WriteString(" ")
 	b.WriteString(s.Label.s(label("executors ", "exec ")))
-	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Executors))
+	// The live executors only: not the stopped or gone ones.
+	b.WriteString(strconv.Itoa(t.Online) + "/" + strconv.Itoa(t.Live))
 	if wide {
 		b.WriteString(" online")
+	}
+	if t.Draining > 0 {
+		b.WriteString(", " + s.Draining.s(strconv.Itoa(t.Draining)+" draining"))
 	}
 	if n := t.Stale - t.LostExecutors; n > 0 {
 		b.WriteString(", " + s.Stale.s(strconv.Itoa(n)+" stale"))
@@ -84,8 +88,13 @@ func (h *header) View(active viewID, source string) string {
 	if t.LostExecutors > 0 {
 		b.WriteString(", " + s.LostExec.s(strconv.Itoa(t.LostExecutors)+" LOST"))
 	}
+	if wide && t.Stopped > 0 {
+		b.WriteString(", " + s.Stopped.s(strconv.Itoa(t.Stopped)+" stopped"))
+	}
+	gap := "  "
 	item := func(label string, n int64, in ink) {
-		b.WriteString(s.Label.s("  " + label + " "))
+		b.WriteString(s.Label.s(gap + label + " "))
+		gap = "  "
 		if n > 0 {
 			b.WriteString(in.s(fmtCount(n)))
 		} else {
@@ -99,8 +108,22 @@ func (h *header) View(active viewID, source string) string {
 	if t.NearDeadline > 0 {
 		item(label("near deadline", "deadline"), int64(t.NearDeadline), s.Warn)
 	}
+	// Done and failed as this monitor saw them; when the executors'
+	// own counts (heartbeats: jobs run before the monitor started
+	// too, as in the executors' rows) say more, both, labelled.
+	differ := t.ExecutorsDone != t.Done || t.ExecutorsFailed != t.Failed
+	if differ {
+		b.WriteString(s.Label.s("  seen:"))
+		gap = " "
+	}
 	item("done", t.Done, s.Done)
 	item(label("failed", "fail"), t.Failed, s.Failed)
+	if differ {
+		b.WriteString(s.Label.s(" │ " + label("executors:", "execs:")))
+		gap = " "
+		item("done", t.ExecutorsDone, s.Done)
+		item(label("failed", "fail"), t.ExecutorsFailed, s.Failed)
+	}
 	if wide || t.Lost > 0 {
 		item("lost", t.Lost, s.Lost)
 	}

@@ -91,7 +91,7 @@ var stateCycle = []state.StateSet{
 func newJobsView(c *common) *jobsView {
 	ti := textinput.New()
 	ti.Prompt = "/"
-	ti.Placeholder = "id, executable, host, executor or thread"
+	ti.Placeholder = "id, executable, host, state, exit 137, stderr"
 	ti.CharLimit = 200
 	st := ti.Styles()
 	st.Cursor.Blink = false
@@ -234,6 +234,32 @@ func marksName(f state.JobFlags) string {
 		}
 	}
 	return strings.Join(names, "+")
+}
+
+// FilterDesc says which filters select the table's jobs ("" for none), as
+// `"mAdd", state failed+lost, executor node-1`.
+func (v *jobsView) FilterDesc() string {
+	var parts []string
+	if v.q.Text != "" {
+		parts = append(parts, strconv.Quote(v.q.Text))
+	}
+	if v.q.States != 0 {
+		parts = append(parts, "state "+statesName(v.q.States))
+	}
+	if v.q.Executor != "" {
+		tag := v.execTag
+		if tag == "" {
+			tag = shortID(v.q.Executor)
+		}
+		parts = append(parts, "executor "+tag)
+	}
+	if v.q.Group != "" {
+		parts = append(parts, "group "+v.groupTag)
+	}
+	if v.q.Flags != 0 {
+		parts = append(parts, "marks "+marksName(v.q.Flags))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ClearFilters drops every filter; it reports whether there was one.

@@ -15,6 +15,7 @@ type KeyMap struct {
 
 	Filter, Sort, SortBack, Reverse, Failed, States, Marks key.Binding
 	ZoomIn, ZoomOut                                        key.Binding
+	HideGone                                               key.Binding
 
 	Pause, Export, Help, Quit key.Binding
 }
@@ -54,6 +55,7 @@ func DefaultKeyMap() *KeyMap {
 		Marks:    b([]string{"m"}, "m", "marks filter"),
 		ZoomIn:   b([]string{"+", "="}, "+/-", "zoom"),
 		ZoomOut:  b([]string{"-", "_"}, "-", "zoom out"),
+		HideGone: b([]string{"h"}, "h", "hide gone"),
 
 		Pause:  b([]string{"p"}, "p", "pause"),
 		Export: b([]string{"e", "ctrl+s"}, "e", "export"),
@@ -79,12 +81,12 @@ func (k *KeyMap) helpFor(id viewID) viewKeys {
 	case viewExecutors:
 		return viewKeys{
 			short: []key.Binding{k.Up, k.Down, withHelp(k.Enter, "jobs"), k.NextView, k.Failed, k.Pause, k.Help, k.Quit},
-			full:  [][]key.Binding{move, {withHelp(k.Enter, "its jobs"), k.Failed, k.Filter}, global},
+			full:  [][]key.Binding{move, {withHelp(k.Enter, "its jobs"), k.Failed, k.Filter, k.HideGone}, global},
 		}
 	case viewThreads:
 		return viewKeys{
 			short: []key.Binding{k.Up, k.Down, withHelp(k.Enter, "job"), k.ZoomIn, k.NextView, k.Pause, k.Help, k.Quit},
-			full:  [][]key.Binding{move, {withHelp(k.Enter, "lane's job"), withHelp(k.ZoomIn, "zoom in"), k.ZoomOut}, global},
+			full:  [][]key.Binding{move, {withHelp(k.Enter, "lane's job"), withHelp(k.ZoomIn, "zoom in"), k.ZoomOut, k.HideGone}, global},
 		}
 	case viewDetail:
 		return viewKeys{

@@ -10,6 +10,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
@@ -85,6 +86,7 @@ type Model struct {
 	status     string
 	statusErr  bool
 	statusLeft int
+	statusH    int // lines of the status line at the last layout
 
 	export exportPrompt
 	// groupBack: the jobs view shows a failure group opened from the
@@ -221,8 +223,22 @@ func waitNotice(ch <-chan Notice) tea.Cmd {
 	}
 }
 
-// Update dispatches a message.
+// Update dispatches a message, and lays the views out again when the
+// status line's height changed (a long error wraps).
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	if h := len(m.statusLines()); h != m.statusH && m.width > 0 {
+		m.statusH = h
+		m.frameOK = false
+		m.layout()
+		if !m.c.paused {
+			m.refresh()
+		}
+	}
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if ev, ok := msg.(eventsMsg); !ok || ev.closed {
 		m.frameOK = false
 	}
@@ -359,6 +375,10 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Marks):
 		m.show(viewJobs)
 		m.jobs.CycleMarks()
+	case key.Matches(msg, k.HideGone) && (m.active == viewExecutors || m.active == viewThreads):
+		m.c.hideGone = !m.c.hideGone
+		m.execs.Refresh()
+		m.threads.Refresh()
 	case key.Matches(msg, k.Enter):
 		m.enter()
 	case key.Matches(msg, k.Back):
@@ -498,11 +518,15 @@ func (m *Model) setSize(w, h int) {
 // bodyHeight is what the view gets: all but the header, the status line
 // and the help.
 func (m *Model) bodyHeight() int {
-	return max(m.height-headerLines-1-lipgloss.Height(m.helpView()), 3)
+	return max(m.height-headerLines-len(m.statusLines())-lipgloss.Height(m.helpView()), 3)
 }
 
-// exportHelp, under the full help, says how the export picks its format.
-const exportHelp = "export format by name: .csv CSV, .tsv Nextflow trace, .json Chrome trace"
+// exportHelp, under the full help, says how the export picks its format;
+// filterHelp, in the jobs view, what the text filter matches.
+const (
+	exportHelp = "export format by name: .csv CSV, .tsv Nextflow trace, .json Chrome trace"
+	filterHelp = "/ matches id, executable, host, thread, state, exit status, 1st stderr line"
+)
 
 // helpView is the help under the status line: all the keys after ?, when
 // they leave room for the view, else the short line.
@@ -510,7 +534,10 @@ func (m *Model) helpView() string {
 	keys := m.helpKeys[m.active]
 	if m.help.ShowAll {
 		full := m.help.FullHelpView(keys.FullHelp()) + "\n" + m.c.styles.Faint.s(exportHelp)
-		if m.height-headerLines-1-lipgloss.Height(full) >= 3 {
+		if m.active == viewJobs {
+			full += "\n" + m.c.styles.Faint.s(filterHelp)
+		}
+		if m.height-headerLines-len(m.statusLines())-lipgloss.Height(full) >= 3 {
 			return full
 		}
 	}
@@ -550,7 +577,7 @@ func (m *Model) render() string {
 	b.WriteByte('\n')
 	b.WriteString(m.view(m.active).View())
 	b.WriteByte('\n')
-	b.WriteString(m.statusLine())
+	b.WriteString(strings.Join(m.statusLines(), "\n"))
 	b.WriteByte('\n')
 	b.WriteString(block(strings.Split(helpView, "\n"), m.width, lipgloss.Height(helpView)))
 	return b.String()
@@ -580,26 +607,46 @@ func (m *Model) sourceLabel() string {
 	return s.Stale.s("○ connecting ") + src.Label
 }
 
-// statusLine is the export prompt, a passing message or the source's
-// latest notice.
-func (m *Model) statusLine() string {
+// maxStatusLines is the most lines an error in the status line wraps to.
+const maxStatusLines = 4
+
+// statusLines is the export prompt, a passing message or the source's
+// latest notice: one line, or for a long message (a refused connection, an
+// export's file name) as many as it takes to show it whole, up to
+// maxStatusLines.
+func (m *Model) statusLines() []string {
 	s := m.c.styles
 	switch {
 	case m.export.active && m.export.err != "":
-		return promptLineInk(s, m.export.input.View(), m.export.err, s.StatusError, m.width)
+		return []string{promptLineInk(s, m.export.input.View(), m.export.err, s.StatusError, m.width)}
 	case m.export.active:
 		input := m.export.input.View()
 		hint := "tab format · enter write · esc cancel"
 		if ansiWidth(input)+len(hint)+4 > m.width {
 			hint = "tab: format"
 		}
-		return promptLine(s, input, hint, m.width)
+		return []string{promptLine(s, input, hint, m.width)}
 	case m.status != "" && m.statusErr:
-		return fit(s.StatusError.s(" "+m.status), m.width)
+		return m.wrap(m.status, s.StatusError)
 	case m.status != "":
-		return fit(s.StatusInfo.s(" "+m.status), m.width)
+		return m.wrap(m.status, s.StatusInfo)
 	case m.notice.Err != nil:
-		return fit(s.StatusError.s(" "+m.notice.Text), m.width)
+		return m.wrap(m.notice.Text, s.StatusError)
 	}
-	return fit(s.Faint.s(" "+m.notice.Text), m.width)
+	return []string{fit(s.Faint.s(" "+m.notice.Text), m.width)}
+}
+
+// wrap wraps a message (an error, an export's file name) to the width,
+// in at most maxStatusLines lines (and a quarter of the screen), in ink.
+func (m *Model) wrap(text string, in ink) []string {
+	n := max(min(maxStatusLines, m.height/4), 1)
+	lines := strings.Split(ansi.Wrap(text, max(m.width-2, 1), ""), "\n")
+	if len(lines) > n {
+		lines[n-1] = strings.Join(lines[n-1:], " ")
+		lines = lines[:n]
+	}
+	for i, l := range lines {
+		lines[i] = fit(in.s(" "+l), m.width)
+	}
+	return lines
 }

@@ -463,8 +463,10 @@ func TestExportKey(t *testing.T) {
 		t.Fatal("enter does not write")
 	}
 	m.Update(cmd())
-	if !strings.Contains(screen(m), fmt.Sprintf("exported %d jobs to %s (CSV)", demoFailed, want)) {
-		t.Errorf("the status line does not confirm:\n%s", screen(m))
+	// It says the filter applied.
+	if m.status != fmt.Sprintf("exported %d of %d jobs (filter: state failed+lost) to %s (CSV)", demoFailed, demoJobs, want) ||
+		!strings.Contains(screen(m), "exported") {
+		t.Errorf("the status line does not confirm: %q\n%s", m.status, screen(m))
 	}
 	f, err := os.Open(want)
 	if err != nil {
@@ -488,6 +490,9 @@ func TestExportKey(t *testing.T) {
 	m.Update(cmd())
 	if _, err := os.Stat(def); err != nil {
 		t.Errorf("default export: %v", err)
+	}
+	if m.status != fmt.Sprintf("exported %d jobs to %s (CSV)", demoJobs, def) {
+		t.Errorf("the status line does not confirm the whole table: %q", m.status)
 	}
 	// esc cancels; an unwritable path is reported.
 	press(m, "e", "esc")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
@@ -52,7 +53,38 @@ type Source struct {
 	done    chan struct{}
 	err     error
 	count   atomic.Int64
+
+	// up is closed once the source first received (subscribed, or began a
+	// replay); lastErr is its latest connection error.
+	up      chan struct{}
+	upOnce  sync.Once
+	mu      sync.Mutex
+	lastErr error
 }
+
+// Up is closed once the source is (or was) receiving: subscribed to the
+// broker, or replaying.
+func (s *Source) Up() <-chan struct{} { return s.up }
+
+// Connected says whether the source ever received: subscribed to the
+// broker, or began a replay.
+func (s *Source) Connected() bool {
+	select {
+	case <-s.up:
+		return true
+	default:
+		return false
+	}
+}
+
+// LastErr is the latest connection error, nil if none.
+func (s *Source) LastErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+func (s *Source) markUp() { s.upOnce.Do(func() { close(s.up) }) }
 
 // Wait waits until the source's goroutine ended and returns its error
 // (nil when it ended because ctx was done, or a replay played to its end).
@@ -75,7 +107,7 @@ func newSource(label string, replay bool) (*Source, chan eventbus.Message) {
 	events := make(chan eventbus.Message, 4096)
 	notices := make(chan Notice, 16)
 	return &Source{Events: events, Notices: notices, notices: notices, Label: label, Replay: replay,
-		done: make(chan struct{})}, events
+		done: make(chan struct{}), up: make(chan struct{})}, events
 }
 
 // AMQPSource says which events to subscribe to.
@@ -100,6 +132,14 @@ func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *s
 		URL: cfg.URL, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
 		FailFast: cfg.FailFast, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
+			switch {
+			case n.State == eventbus.FollowUp:
+				src.markUp()
+			case n.Err != nil:
+				src.mu.Lock()
+				src.lastErr = n.Err
+				src.mu.Unlock()
+			}
 			src.note(Notice{State: connStates[n.State], Text: n.Text, Err: n.Err})
 		},
 	}
@@ -187,6 +227,7 @@ func StartReplay(ctx context.Context, path string, speed float64, rec *record.Re
 		defer close(src.done)
 		defer close(out)
 		defer f.Close()
+		src.markUp()
 		src.note(Notice{State: ConnUp, Text: "replaying " + path})
 		mid := make(chan eventbus.Message, 256)
 		playErr := make(chan error, 1)

@@ -47,9 +47,9 @@ type Styles struct {
 
 	// Job states.
 	Running, Done, Failed, Lost ink
-	// Executor statuses; LostExec is an executor whose heartbeats stopped
-	// while it ran jobs.
-	Online, Stale, Stopped, LostExec ink
+	// Executor statuses; LostExec is an executor that fell silent while
+	// it ran jobs; Draining one shutting down, waiting for its jobs.
+	Online, Draining, Stale, Stopped, LostExec ink
 	// Warn marks what needs a look (a deadline near, a diagnosis);
 	// Stalled a stalled transfer (reverse video: it shows without colours
 	// too); Expired a deadline past.
@@ -87,6 +87,7 @@ func DefaultStyles() *Styles {
 		Failed:      inkOf(fg(lipgloss.Red).Bold(true)),
 		Lost:        inkOf(fg(lipgloss.Magenta).Bold(true)),
 		Online:      inkOf(fg(lipgloss.Green)),
+		Draining:    inkOf(fg(lipgloss.Yellow)),
 		Stale:       inkOf(fg(lipgloss.Yellow).Bold(true)),
 		Stopped:     inkOf(fg(lipgloss.Red)),
 		LostExec:    inkOf(fg(lipgloss.Red).Bold(true)),

@@ -11,13 +11,16 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
-// Gantt glyphs: each phase has its own shape as well as its colour.
+// Gantt glyphs: each phase has its own shape as well as its colour. X is
+// a column a failed stage took most of; x one where a failure ended that
+// other work took most of.
 const (
-	glyphStageIn  = "▒"
-	glyphExec     = "█"
-	glyphStageOut = "░"
-	glyphFailed   = "X"
-	glyphIdle     = " "
+	glyphStageIn    = "▒"
+	glyphExec       = "█"
+	glyphStageOut   = "░"
+	glyphFailed     = "X"
+	glyphFailedPart = "x"
+	glyphIdle       = " "
 )
 
 // windows are the Gantt spans +/- step through.
@@ -33,15 +36,23 @@ type threadsView struct {
 	width, height int
 	window        time.Duration
 
-	now  time.Time
-	rows []laneRow
-	cur  scroller
+	now    time.Time
+	rows   []laneRow
+	hidden int // gone executors hidden (h)
+	cur    scroller
 	// selKey keeps the cursor on its lane across refreshes.
 	selKey string
 
 	// Per-cell scratch of the lane being drawn.
-	best []time.Duration
-	code []uint8
+	acc []cellTime
+}
+
+// cellTime is the time one column of a lane spent in each of: stage-in,
+// execution, stage-out (of jobs that did not fail there), and failed
+// stages; and whether a failure ended in it.
+type cellTime struct {
+	d       [4]time.Duration
+	failEnd bool
 }
 
 // laneRow is one line of the lanes: an executor's header or a thread.
@@ -77,12 +88,17 @@ func (v *threadsView) laneLines() int { return max(v.height-2, 1) }
 func (v *threadsView) Refresh() {
 	v.now = v.c.now()
 	since := v.now.Add(-v.window)
-	execs := v.c.st.Executors()
+	execs, hidden := v.c.executors()
+	v.hidden = hidden
 	v.rows = v.rows[:0]
 	for i := range execs {
 		x := &execs[i]
 		u, per, ok := v.c.st.Utilisation(x.ID, v.now)
-		v.rows = append(v.rows, laneRow{exec: x, key: x.ID, util: u, hasUtil: ok, diag: v.c.st.Diagnosis(x.ID, v.now)})
+		diag := v.c.st.Diagnosis(x.ID, v.now)
+		if x.Draining && x.Status == state.StatusDraining {
+			diag = "waits for " + jobCount(len(x.Waiting))
+		}
+		v.rows = append(v.rows, laneRow{exec: x, key: x.ID, util: u, hasUtil: ok, diag: diag})
 		threads := v.c.st.Threads(x.ID, since)
 		for k := range threads {
 			r := laneRow{exec: x, thread: &threads[k], key: x.ID + "/" + threads[k].Thread}
@@ -210,8 +226,12 @@ func (v *threadsView) View() string {
 	}
 	legend := " " + s.Bold.s("last "+fmtWindow(v.window)) + "  " +
 		s.StageIn.s(glyphStageIn) + " stage-in  " + s.Execution.s(glyphExec) + " execution  " +
-		s.StageOut.s(glyphStageOut) + " stage-out  " + s.FailedBar.s(glyphFailed) + " failed" +
+		s.StageOut.s(glyphStageOut) + " stage-out  " + s.FailedBar.s(glyphFailed) + " failed  " +
+		s.FailedBar.s(glyphFailedPart) + " partly" +
 		s.Faint.s("  "+strconv.Itoa(lanes)+" lanes")
+	if v.hidden > 0 {
+		legend += s.Faint.s(", " + strconv.Itoa(v.hidden) + " gone hidden")
+	}
 	lines = append(lines, legend)
 	if len(v.rows) == 0 {
 		lines = append(lines, "", s.Faint.s("  No executor seen yet."))
@@ -326,6 +346,10 @@ func execStatus(s *Styles, x *state.ExecutorView) (string, ink) {
 		return string(x.Status), s.Stale
 	case x.Status == state.StatusStopped:
 		return string(x.Status), s.Stopped
+	case x.Status == state.StatusGone:
+		return string(x.Status), s.Faint
+	case x.Status == state.StatusDraining:
+		return string(x.Status), s.Draining
 	}
 	return string(x.Status), s.Online
 }
@@ -418,29 +442,31 @@ const (
 	cellExec
 	cellStageOut
 	cellFailed
+	cellFailedPart
 )
 
-// bar draws a lane's timeline: each cell shows the phase that covers most
-// of its time span (so that a job shorter than a cell still shows), a
-// failed execution over anything else.
+// bar draws a lane's timeline. Each cell shows what took most of its time
+// span: a phase (so that a job shorter than a cell still shows), or X
+// when failed stages took most of it. A failure that took most of no cell
+// is marked x where it ended, so that at a wide zoom, where a cell holds
+// many jobs, a failed one neither hides the others nor goes unseen.
 func (v *threadsView) bar(t *state.ThreadView) string {
 	s := v.c.styles
 	n := v.cells()
-	if cap(v.best) < n {
-		v.best = make([]time.Duration, n)
-		v.code = make([]uint8, n)
+	if cap(v.acc) < n {
+		v.acc = make([]cellTime, n)
 	}
-	best, code := v.best[:n], v.code[:n]
-	clear(best)
-	clear(code)
+	acc := v.acc[:n]
+	clear(acc)
 	start := v.now.Add(-v.window)
 	cell := v.window / time.Duration(n)
 	if cell <= 0 {
 		cell = 1
 	}
-	for i := range t.Intervals {
-		iv := &t.Intervals[i]
-		a, b := iv.Start, iv.End
+	// span is the cells [first, last] of interval iv, false when it is
+	// outside the window.
+	span := func(iv *state.Interval) (a, b time.Time, first, last int, ok bool) {
+		a, b = iv.Start, iv.End
 		if b.IsZero() || b.After(v.now) {
 			b = v.now
 		}
@@ -448,46 +474,74 @@ func (v *threadsView) bar(t *state.ThreadView) string {
 			a = start
 		}
 		if b.Before(a) || a.After(v.now) {
-			continue // outside the window
+			return a, b, 0, 0, false
 		}
-		c := cellExec
-		switch iv.Phase {
-		case state.PhaseStageIn:
-			c = cellStageIn
-		case state.PhaseStageOut:
-			c = cellStageOut
+		return a, b, max(int(a.Sub(start)/cell), 0), min(int(b.Sub(start)/cell), n-1), true
+	}
+	for i := range t.Intervals {
+		iv := &t.Intervals[i]
+		a, b, first, last, ok := span(iv)
+		if !ok {
+			continue
 		}
-		if iv.Failed {
-			c = cellFailed
+		c := 1 // execution
+		switch {
+		case iv.Failed:
+			c = 3
+		case iv.Phase == state.PhaseStageIn:
+			c = 0
+		case iv.Phase == state.PhaseStageOut:
+			c = 2
 		}
-		first := int(a.Sub(start) / cell)
-		last := int(b.Sub(start) / cell)
-		for k := max(first, 0); k <= last && k < n; k++ {
+		for k := first; k <= last; k++ {
 			cs := start.Add(time.Duration(k) * cell)
-			ce := cs.Add(cell)
-			ov := minTime(b, ce).Sub(maxTime(a, cs))
+			ov := minTime(b, cs.Add(cell)).Sub(maxTime(a, cs))
 			if ov <= 0 {
 				ov = 1 // an instant still marks its cell
 			}
-			switch {
-			case code[k] == cellFailed:
-			case c == cellFailed:
-				code[k], best[k] = c, ov
-			case ov > best[k]:
-				code[k], best[k] = c, ov
+			acc[k].d[c] += ov
+		}
+	}
+	code := func(k int) uint8 {
+		best, c := time.Duration(0), cellIdle
+		for i, d := range acc[k].d {
+			if d > best {
+				best, c = d, cellStageIn+uint8(i)
 			}
+		}
+		if c != cellFailed && acc[k].failEnd {
+			return cellFailedPart
+		}
+		return c
+	}
+	// The failures that took most of no cell: marked where they ended.
+	for i := range t.Intervals {
+		iv := &t.Intervals[i]
+		if !iv.Failed || iv.End.IsZero() {
+			continue
+		}
+		_, _, first, last, ok := span(iv)
+		if !ok || iv.End.After(v.now) {
+			continue
+		}
+		shown := false
+		for k := first; k <= last && !shown; k++ {
+			shown = code(k) == cellFailed
+		}
+		if !shown {
+			acc[last].failEnd = true
 		}
 	}
 	var b strings.Builder
 	b.Grow(n * 4)
-	for k := 0; k < n; {
-		j := k + 1
-		for j < n && code[j] == code[k] {
-			j++
+	prev, run := uint8(255), 0
+	flush := func() {
+		if run == 0 {
+			return
 		}
 		var g string
 		var in ink
-		switch code[k] {
+		switch prev {
 		case cellStageIn:
 			g, in = glyphStageIn, s.StageIn
 		case cellExec:
@@ -496,12 +550,21 @@ func (v *threadsView) bar(t *state.ThreadView) string {
 			g, in = glyphStageOut, s.StageOut
 		case cellFailed:
 			g, in = glyphFailed, s.FailedBar
+		case cellFailedPart:
+			g, in = glyphFailedPart, s.FailedBar
 		default:
 			g = glyphIdle
 		}
-		b.WriteString(in.s(strings.Repeat(g, j-k)))
-		k = j
+		b.WriteString(in.s(strings.Repeat(g, run)))
 	}
+	for k := range n {
+		if c := code(k); c != prev {
+			flush()
+			prev, run = c, 0
+		}
+		run++
+	}
+	flush()
 	return b.String()
 }
 

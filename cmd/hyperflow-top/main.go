@@ -49,8 +49,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "hyperflow-top: %v\n\n", err)
-		tui.WriteUsage(stderr)
+		fmt.Fprintf(stderr, "hyperflow-top: %v\nsee hyperflow-top --help\n", err)
 		return exitUsage
 	}
 	if cfg.Version {

@@ -25,7 +25,8 @@ func TestRun(t *testing.T) {
 	}{
 		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantOut: "usage: hyperflow-top"},
 		{name: "version", args: []string{"--version"}, wantCode: exitOK, wantOut: "hyperflow-top dev"},
-		{name: "bad flag", args: []string{"--nope"}, wantCode: exitUsage, wantErr: "unknown flag: --nope"},
+		{name: "bad flag", args: []string{"--nope"}, wantCode: exitUsage,
+			wantErr: "hyperflow-top: unknown flag: --nope\nsee hyperflow-top --help\n", wantNotErr: "usage:"},
 		{name: "speed without replay", args: []string{"--speed", "2"}, wantCode: exitUsage, wantErr: "--speed: only with --replay"},
 		{
 			// go test's standard input and output are not a terminal.
@@ -50,6 +51,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "csv in a missing directory", args: []string{"--replay", "../../tui/testdata/demo.jsonl", "--csv", filepath.Join(dir, "no", "jobs.csv")},
 			wantCode: exitFailure, wantErr: "--csv " + filepath.Join(dir, "no", "jobs.csv"),
+			wantNotErr: ".jobs.csv.", // the temporary file
 		},
 	}
 	for _, tc := range cases {
@@ -64,6 +66,9 @@ func TestRun(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tc.wantErr) {
 				t.Errorf("stderr %q does not contain %q", stderr.String(), tc.wantErr)
+			}
+			if tc.wantNotErr != "" && strings.Contains(stderr.String(), tc.wantNotErr) {
+				t.Errorf("stderr %q contains %q", stderr.String(), tc.wantNotErr)
 			}
 		})
 	}

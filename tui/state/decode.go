@@ -258,6 +258,7 @@ const (
 	rankReady      = -3
 	rankStopped    = -4
 	rankNotAnEvent = -5
+	rankDraining   = -6
 )
 
 var rankTypes = [nRanks]string{
@@ -298,6 +299,8 @@ func typeRank(t string) int {
 		return rankReady
 	case eventbus.TypeExecutorStopped:
 		return rankStopped
+	case eventbus.TypeExecutorDraining:
+		return rankDraining
 	}
 	return rankNotAnEvent
 }

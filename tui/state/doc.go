@@ -18,7 +18,9 @@
 // Beyond the event log itself the model derives: the progress of running
 // jobs (job.progress events: bytes and rate while staging, memory and CPU
 // while executing) and stalled transfers (Tick; Options.StallAfter);
-// executors lost (heartbeats stopped while jobs ran); acknowledgement
+// executors lost (silent while jobs ran: no heartbeat, no event),
+// draining (executor.draining: shutting down, waiting for their jobs) and
+// gone (dead for Options.GoneAfter); acknowledgement
 // deadlines from heartbeats (JobView.Deadline, DeadlineLevel); failure
 // groups (FailureGroups); utilisation per thread and executor over a
 // window, split into staging and execution, with a one-line Diagnosis;

@@ -14,6 +14,7 @@ type executor struct {
 	id, hostname, storage, version, queue string
 	threadsN                              int
 	status                                Status
+	stopped                               bool // executor.stopped received
 	reason                                string
 	firstSeen, lastSeen, heartbeat        int64 // receive times, UNIX ns
 	readyTS, hbTS, stoppedTS              float64
@@ -22,18 +23,31 @@ type executor struct {
 	jobsDone, jobsFailed                  int64
 	hasCounts                             bool
 	done, failed                          int64
-	running                               map[*job]struct{}
-	threads                               map[string]*thread
+	// doneAfterHB, failedAfterHB: the jobs seen finishing after the last
+	// heartbeat (its counts do not have them yet).
+	doneAfterHB, failedAfterHB int64
+	running                    map[*job]struct{}
+	threads                    map[string]*thread
 
 	// lost: stale with jobs running. progress: it sends job.progress
-	// events (so its staging jobs can be judged stalled).
+	// events (so its staging jobs can be judged stalled). beats: it is of
+	// a kind that sends heartbeats (it sent one, or a sign of this
+	// implementation: a versioned executor.ready, a job.started with the
+	// redelivered flag, progress), unlike the original executor.
 	lost, progress  bool
+	beats           bool
 	consumerTimeout float64 // seconds, from heartbeats; 0 unknown
 	// since is the earliest event timestamp known of it (ready, first
 	// event, or a stage that began before): where its utilisation can
 	// start.
 	since float64
 	store *storeStat // of its storage (nil: look it up)
+
+	// draining: it began its shutdown (executor.draining, or a heartbeat
+	// with draining) at drainTS, for drainReason.
+	draining    bool
+	drainTS     float64
+	drainReason string
 }
 
 // execFor returns the event's executor, creating it, and marks it seen.
@@ -63,19 +77,19 @@ func (m *model) execFor(e *event) *executor {
 	if e.recv != 0 && (x.firstSeen == 0 || e.recv < x.firstSeen) {
 		x.firstSeen = e.recv
 	}
-	if x.status == StatusStale {
-		x.status = StatusOnline
-		x.lost = false
+	if x.status == StatusStale || x.status == StatusGone {
+		// Heard of again.
+		x.status, x.lost = m.statusAt(x, x.lastSeen)
 	}
 	return x
 }
 
-// dropExecutor forgets the least recently seen stopped executor without
-// running jobs, if there is one.
+// dropExecutor forgets the least recently seen stopped or gone executor
+// without running jobs, if there is one.
 func (m *model) dropExecutor() {
 	var victim *executor
 	for _, x := range m.execs {
-		if x.status != StatusStopped || len(x.running) > 0 {
+		if (!x.stopped && x.status != StatusGone) || len(x.running) > 0 {
 			continue
 		}
 		if victim == nil || x.lastSeen < victim.lastSeen {
@@ -99,11 +113,14 @@ func (m *model) applyReady(e *event) error {
 	if w.Threads > 0 {
 		x.threadsN = w.Threads
 	}
+	if w.Version != "" || w.Queue != "" {
+		x.beats = true
+	}
 	dup := x.readyTS != 0
 	if x.readyTS == 0 || e.ts < x.readyTS {
 		x.readyTS = e.ts
 	}
-	if x.status == StatusStopped {
+	if x.stopped {
 		return m.anomaly(AnomalyOutOfOrder, e.msg, "executor.ready of %s after executor.stopped", x.id)
 	}
 	if dup {
@@ -139,6 +156,7 @@ func (m *model) applyHeartbeat(e *event) error {
 	}
 	x.hbTS = e.ts
 	x.heartbeat = max(x.heartbeat, e.recv)
+	x.beats = true
 	m.fillExecutor(x, w)
 	if w.Threads > 0 {
 		x.threadsN = w.Threads
@@ -156,13 +174,70 @@ func (m *model) applyHeartbeat(e *event) error {
 		}
 		if w.JobsDone != nil {
 			x.jobsDone = *w.JobsDone
+			x.doneAfterHB = 0
 		}
 		if w.JobsFailed != nil {
 			x.jobsFailed = *w.JobsFailed
+			x.failedAfterHB = 0
 		}
 	}
+	if w.Draining != nil && *w.Draining {
+		m.drain(x, e)
+	}
+	m.applyRunningList(e, x)
+	return nil
+}
+
+// totals are x's jobs done and failed as best known: its own counts
+// (heartbeats, since it started) and those seen finishing since, or what
+// the monitor saw when that is more (or there are no heartbeats).
+func (x *executor) totals() (done, failed int64) {
+	if !x.hasCounts {
+		return x.done, x.failed
+	}
+	return max(x.done, x.jobsDone+x.doneAfterHB), max(x.failed, x.jobsFailed+x.failedAfterHB)
+}
+
+// applyDraining takes executor.draining: the executor began its shutdown
+// and waits for the jobs of its running list.
+func (m *model) applyDraining(e *event) error {
+	x := m.execFor(e)
+	if x.stopped {
+		return m.anomaly(AnomalyOutOfOrder, e.msg, "executor.draining of %s after executor.stopped", x.id)
+	}
+	if x.draining && x.drainTS == e.ts {
+		return m.anomaly(AnomalyDuplicate, e.msg, "executor.draining of %s again", x.id)
+	}
+	m.drain(x, e)
+	if e.w.Reason != "" {
+		x.drainReason = e.w.Reason
+	}
+	if e.w.Busy != nil && !x.hasCounts {
+		x.busy = *e.w.Busy
+	}
+	m.applyRunningList(e, x)
+	return nil
+}
+
+// drain marks x draining from e on (the earliest such event).
+func (m *model) drain(x *executor, e *event) {
+	x.beats = true
+	if !x.draining || e.ts < x.drainTS {
+		x.drainTS = e.ts
+	}
+	x.draining = true
+	if x.status == StatusOnline {
+		x.status = StatusDraining
+	}
+}
+
+// applyRunningList takes the running list of a heartbeat or of
+// executor.draining: the jobs it lists are running, and those it no longer
+// lists, though their last event is older, have ended unseen.
+func (m *model) applyRunningList(e *event, x *executor) {
+	w := e.w
 	if w.Running == nil {
-		return nil
+		return
 	}
 	listed := make(map[*job]bool, len(*w.Running))
 	for i := range *w.Running {
@@ -181,7 +256,6 @@ func (m *model) applyHeartbeat(e *event) error {
 			m.lose(j, j.lastTS)
 		}
 	}
-	return nil
 }
 
 // applyRunning takes one entry of a heartbeat's running list: it creates
@@ -258,13 +332,13 @@ func (m *model) applyRunning(e *event, x *executor, r *wireRunning) *job {
 
 func (m *model) applyStopped(e *event) error {
 	x := m.execFor(e)
-	if x.status == StatusStopped {
+	if x.stopped {
 		if x.stoppedTS == e.ts {
 			return m.anomaly(AnomalyDuplicate, e.msg, "executor.stopped of %s again", x.id)
 		}
 		return m.anomaly(AnomalyDuplicate, e.msg, "second executor.stopped of %s", x.id)
 	}
-	x.status = StatusStopped
+	x.status, x.stopped, x.lost = StatusStopped, true, false
 	x.stoppedTS = e.ts
 	x.reason = e.w.Reason
 	for j := range x.running {
@@ -277,24 +351,41 @@ func (m *model) applyStopped(e *event) error {
 
 // age sets an executor's status for now; it reports a change.
 func (m *model) age(x *executor, now int64) bool {
-	if x.status == StatusStopped {
-		return false
-	}
-	st := StatusOnline
-	limit := int64(m.opts.StaleIntervals) * int64(m.interval(x))
-	if x.heartbeat == 0 && len(x.running) > 0 {
-		// Never heard heartbeating (the original executor has none):
-		// it is busy, not dead, as far as anyone can tell.
-		st = StatusOnline
-	} else if now-x.lastSeen > limit {
-		st = StatusStale
-	}
-	lost := st == StatusStale && len(x.running) > 0
+	st, lost := m.statusAt(x, now)
 	if st == x.status && lost == x.lost {
 		return false
 	}
 	x.status, x.lost = st, lost
 	return true
+}
+
+// statusAt is an executor's status at now (receive time, UNIX ns), and
+// whether it is lost.
+func (m *model) statusAt(x *executor, now int64) (Status, bool) {
+	idle := len(x.running) == 0
+	quiet := now - x.lastSeen
+	gone := idle && m.opts.GoneAfter > 0 && quiet > int64(m.opts.GoneAfter)
+	switch {
+	case x.stopped && gone:
+		return StatusGone, false
+	case x.stopped:
+		return StatusStopped, false
+	case !x.beats && !idle:
+		// Of a kind without heartbeats (the original executor): it is
+		// busy, not dead, as far as anyone can tell.
+		return StatusOnline, false
+	case quiet <= int64(m.opts.StaleIntervals)*int64(m.interval(x)):
+		// Stale from its last sign of life of any kind (executor.ready,
+		// a job event, a heartbeat): an executor killed before its first
+		// heartbeat goes stale too.
+		if x.draining {
+			return StatusDraining, false
+		}
+		return StatusOnline, false
+	case gone:
+		return StatusGone, false
+	}
+	return StatusStale, !idle
 }
 
 func (m *model) interval(x *executor) time.Duration {
@@ -312,7 +403,7 @@ func nsTime(ns int64) time.Time {
 }
 
 func (m *model) executorView(x *executor) ExecutorView {
-	return ExecutorView{
+	v := ExecutorView{
 		ID:         x.id,
 		Hostname:   x.hostname,
 		Threads:    x.threadsN,
@@ -320,6 +411,7 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Version:    x.version,
 		Queue:      x.queue,
 		Status:     x.status,
+		Stopped:    x.stopped,
 		Reason:     x.reason,
 		FirstSeen:  nsTime(x.firstSeen),
 		LastSeen:   nsTime(x.lastSeen),
@@ -336,6 +428,16 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Lost:            x.lost,
 		ConsumerTimeout: seconds(x.consumerTimeout),
 	}
+	v.DoneTotal, v.FailedTotal = x.totals()
+	if x.draining && !x.stopped {
+		v.Draining, v.DrainingSince, v.DrainReason = true, tsTime(x.drainTS), x.drainReason
+		v.Waiting = make([]string, 0, len(x.running))
+		for j := range x.running {
+			v.Waiting = append(v.Waiting, j.id)
+		}
+		slices.Sort(v.Waiting)
+	}
+	return v
 }
 
 func (m *model) executors() []ExecutorView {

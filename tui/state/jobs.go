@@ -442,6 +442,9 @@ func (m *model) applyStage(e *event, j *job, running bool) {
 		j.attempts++
 		j.partial = false
 		b.Started++
+		if w.Redelivered != nil {
+			j.exec.beats = true // only this implementation sends the flag
+		}
 		if w.Redelivered != nil && *w.Redelivered && !j.redelivered {
 			j.redelivered = true
 			m.redeliv++
@@ -562,13 +565,20 @@ func (m *model) jobFinished(e *event, j *job, b *Bucket) {
 		m.addFailure(j)
 	}
 	b.Finished++
+	after := e.ts > j.exec.hbTS // not in the executor's last heartbeat's counts
 	if failed {
 		b.Failed++
 		m.failed++
 		j.exec.failed++
+		if after {
+			j.exec.failedAfterHB++
+		}
 	} else {
 		m.done++
 		j.exec.done++
+		if after {
+			j.exec.doneAfterHB++
+		}
 	}
 	state := StateDone
 	if failed {

@@ -132,6 +132,9 @@ func newModel(o Options) model {
 	if o.MaxFailureGroups <= 0 {
 		o.MaxFailureGroups = DefaultMaxFailureGroups
 	}
+	if o.GoneAfter == 0 {
+		o.GoneAfter = DefaultGoneAfter
+	}
 	return model{
 		opts:      o,
 		execs:     make(map[string]*executor),
@@ -264,6 +267,8 @@ func (m *model) apply(msg eventbus.Message) error {
 		err = m.applyHeartbeat(&e)
 	case e.rank == rankStopped:
 		err = m.applyStopped(&e)
+	case e.rank == rankDraining:
+		err = m.applyDraining(&e)
 	default:
 		err = m.applyJob(&e)
 	}
@@ -337,10 +342,17 @@ func (m *model) totals(now time.Time) Totals {
 			t.Stale++
 		case StatusStopped:
 			t.Stopped++
+		case StatusGone:
+			t.Gone++
+		case StatusDraining:
+			t.Draining++
 		}
 		if x.lost {
 			t.LostExecutors++
 		}
+		d, f := x.totals()
+		t.ExecutorsDone += d
+		t.ExecutorsFailed += f
 		for j := range x.running {
 			if j.stalled {
 				t.Stalled++
@@ -350,5 +362,6 @@ func (m *model) totals(now time.Time) Totals {
 			}
 		}
 	}
+	t.Live = t.Executors - t.Stopped - t.Gone
 	return t
 }

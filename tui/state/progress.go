@@ -103,7 +103,7 @@ func phaseStartRecv(j *job, p uint8) int64 {
 func (m *model) applyProgress(e *event, id string) error {
 	w := e.w
 	x := m.execFor(e)
-	x.progress = true
+	x.progress, x.beats = true, true
 	code := progressPhase(w.Phase)
 	if code == phaseNone {
 		e.invalid = "progress phase " + truncate(w.Phase, 64)

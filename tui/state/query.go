@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -223,9 +224,9 @@ func (m *model) selection(q JobQuery) []*job {
 		return c.list
 	}
 	list := c.list[:0]
-	text := strings.ToLower(q.Text)
+	text := newTextMatch(q.Text)
 	for _, j := range m.order {
-		if !j.dropped && q.match(j, text) {
+		if !j.dropped && q.match(j, &text) {
 			list = append(list, j)
 		}
 	}
@@ -242,7 +243,65 @@ func (m *model) selection(q JobQuery) []*job {
 	return list
 }
 
-func (q *JobQuery) match(j *job, lowerText string) bool {
+// textMatch is JobQuery.Text made ready to match: in lower case, and the
+// exit status it names ("137", "exit 137", "exit=137").
+type textMatch struct {
+	lower   string
+	exit    int
+	hasExit bool
+	// exitOnly: the text was "exit N", which only the exit status can
+	// match.
+	exitOnly bool
+}
+
+func newTextMatch(text string) textMatch {
+	t := textMatch{lower: strings.ToLower(strings.TrimSpace(text))}
+	n := t.lower
+	for _, p := range []string{"exit ", "exit=", "exit:"} {
+		if rest, ok := strings.CutPrefix(n, p); ok {
+			n, t.exitOnly = strings.TrimSpace(rest), true
+			break
+		}
+	}
+	if v, err := strconv.Atoi(n); err == nil {
+		t.exit, t.hasExit = v, true
+	} else {
+		t.exitOnly = false
+	}
+	return t
+}
+
+// matches says whether job j has the text in any of its fields: id,
+// executable, host, executor id, thread, state, exit status, and the
+// first line of its stderr (or of its first exception).
+func (t *textMatch) matches(j *job) bool {
+	if t.lower == "" {
+		return true
+	}
+	if t.hasExit {
+		switch {
+		case j.hasExit && int(j.exit) == t.exit, !j.hasExit && j.hasExecExit && int(j.execExit) == t.exit:
+			return true
+		case t.exitOnly:
+			return false
+		}
+	}
+	lower := t.lower
+	if containsFold(j.id, lower) || containsFold(j.executable, lower) ||
+		containsFold(j.exec.hostname, lower) || containsFold(j.exec.id, lower) ||
+		containsFold(j.thread, lower) || containsFold(j.state.String(), lower) {
+		return true
+	}
+	if j.metrics != nil && j.exec.hostname == "" && containsFold(j.metrics.Hostname, lower) {
+		return true
+	}
+	if j.stderr != "" || len(j.exceptions) > 0 {
+		return containsFold(failureLine(j.stderr, j.exceptions), lower)
+	}
+	return false
+}
+
+func (q *JobQuery) match(j *job, text *textMatch) bool {
 	if !q.States.Has(j.state) {
 		return false
 	}
@@ -258,12 +317,7 @@ func (q *JobQuery) match(j *job, lowerText string) bool {
 	if q.Group != "" && (j.group == nil || j.group.key != q.Group || j.state != StateFailed) {
 		return false
 	}
-	if lowerText == "" {
-		return true
-	}
-	return containsFold(j.id, lowerText) || containsFold(j.executable, lowerText) ||
-		containsFold(j.exec.hostname, lowerText) || containsFold(j.exec.id, lowerText) ||
-		containsFold(j.thread, lowerText)
+	return text.matches(j)
 }
 
 // containsFold says whether s contains lower (already lower case), ignoring

@@ -26,6 +26,7 @@ const (
 	DefaultDeadlineWarnFraction = 0.1
 	DefaultUtilisationWindow    = 5 * time.Minute
 	DefaultMaxFailureGroups     = 500
+	DefaultGoneAfter            = 5 * time.Minute
 
 	// MaxGroupJobs is how many job ids a FailureGroup lists (the newest).
 	MaxGroupJobs = 50
@@ -49,7 +50,8 @@ type Options struct {
 	// whose heartbeats carry none (and for one never heard heartbeating).
 	DefaultHeartbeat time.Duration
 	// StaleIntervals: an executor is stale after this many heartbeat
-	// intervals without a heartbeat.
+	// intervals without any sign of life (executor.ready, a heartbeat, a
+	// job event).
 	StaleIntervals int
 	// MaxExecutors caps the executors kept; beyond it the stopped ones
 	// without running jobs, least recently seen first, are dropped.
@@ -75,6 +77,9 @@ type Options struct {
 	// MaxFailureGroups caps FailureGroups; beyond it the group that failed
 	// least recently is dropped.
 	MaxFailureGroups int
+	// GoneAfter: a stopped executor, or a stale one with nothing running,
+	// is gone this long after its last sign of life (negative: never).
+	GoneAfter time.Duration
 }
 
 // Status of an executor.
@@ -83,8 +88,14 @@ type Status string
 // Executor statuses.
 const (
 	StatusOnline  Status = "online"
-	StatusStale   Status = "stale"   // no heartbeat for StaleIntervals intervals
+	StatusStale   Status = "stale"   // no sign of life for StaleIntervals intervals
 	StatusStopped Status = "stopped" // executor.stopped received
+	// StatusDraining: shutting down (executor.draining, or heartbeats
+	// with draining): it takes no new job and waits for its running ones.
+	StatusDraining Status = "draining"
+	// StatusGone: stopped, or stale with nothing running, for
+	// Options.GoneAfter: a dead executor a view may hide.
+	StatusGone Status = "gone"
 )
 
 // JobState is where a job is in its life.
@@ -155,11 +166,16 @@ type ExecutorView struct {
 	Version  string
 	Queue    string
 
-	// Status: stopped after executor.stopped; stale when nothing came from
-	// it for StaleIntervals × Interval (an executor that never sent a
-	// heartbeat, as the original one, stays online while it runs jobs);
-	// online otherwise. Tick ages it.
+	// Status: stopped after executor.stopped; stale when nothing at all
+	// (executor.ready, a job event, a heartbeat) came from it for
+	// StaleIntervals × Interval, so that one killed before its first
+	// heartbeat goes stale too (the original executor, which sends no
+	// heartbeats, stays online while it runs jobs); online otherwise.
+	// Either of stopped and stale (with nothing running) turns gone
+	// GoneAfter after its last sign of life; online turns draining once
+	// the executor said it drains. Tick ages it.
 	Status    Status
+	Stopped   bool          // executor.stopped received (its Status is stopped or gone)
 	Reason    string        // executor.stopped's reason
 	FirstSeen time.Time     // receive time of its first event
 	LastSeen  time.Time     // receive time of its last event of any kind
@@ -177,15 +193,29 @@ type ExecutorView struct {
 	Running int // jobs running on it now
 	Done    int64
 	Failed  int64
+	// DoneTotal and FailedTotal are its jobs as best known: its own counts
+	// from its last heartbeat (all its jobs since it started, those run
+	// before the monitor started too) plus those seen finishing since;
+	// Done and Failed without heartbeats.
+	DoneTotal, FailedTotal int64
 
-	// Lost: Status is stale while it had jobs running (its heartbeats
-	// stopped in the middle of work: crashed, killed or cut off). Its jobs
+	// Lost: Status is stale while it had jobs running (it fell silent in
+	// the middle of work: crashed, killed or cut off). Its jobs
 	// stay running (they may be), and it is online again at its next
 	// event. Show it as "lost".
 	Lost bool
 	// ConsumerTimeout is the broker's acknowledgement timeout the executor
 	// assumes (heartbeats' consumer_timeout); 0 if unknown.
 	ConsumerTimeout time.Duration
+
+	// Draining: the executor began its shutdown (executor.draining, or a
+	// heartbeat with draining), since DrainingSince (its timestamp), for
+	// DrainReason; it waits for the jobs Waiting (their ids, running on
+	// it now, by id; nil unless draining).
+	Draining      bool
+	DrainingSince time.Time
+	DrainReason   string
+	Waiting       []string
 }
 
 // Interval is one stage of one job on a thread's lane, in event
@@ -479,7 +509,11 @@ type JobQuery struct {
 	Executor   string   // exact executor id; "" = all
 	Executable string   // exact executable; "" = all
 	// Text: case-insensitive substring of the id, executable, hostname,
-	// executor id or thread.
+	// executor id, thread, state (running, done, failed, lost) or the
+	// first line of the stderr tail (else of the first exception); or the
+	// exit status: "137" (also matched as a substring of the rest) or
+	// "exit 137" (the exit status only). The events do not carry a job's
+	// arguments, so they cannot be matched.
 	Text    string
 	Sort    SortKey
 	Reverse bool
@@ -494,14 +528,22 @@ type JobQuery struct {
 // last minute.
 type Totals struct {
 	Running     int   // jobs running now
-	Done        int64 // job.finished with exit status 0 (each attempt)
-	Failed      int64 // job.finished with another exit status
+	Done        int64 // job.finished with exit status 0 (each attempt) seen by this model
+	Failed      int64 // job.finished with another exit status seen by this model
 	Lost        int64 // jobs currently lost
 	Redelivered int64 // jobs started again (broker redelivery)
 	Kept        int   // jobs held in memory (running + finished kept)
 	Evicted     int64 // finished jobs dropped beyond MaxJobs
 
-	Executors, Online, Stale, Stopped int
+	// ExecutorsDone and ExecutorsFailed are the sums of the executors'
+	// DoneTotal and FailedTotal (kept executors only): more than Done and
+	// Failed when executors ran jobs before the monitor started.
+	ExecutorsDone, ExecutorsFailed int64
+
+	// Executors are all those kept; by status: Online, Draining, Stale
+	// (LOST ones included), Stopped and Gone. Live are those neither
+	// stopped nor gone.
+	Executors, Online, Draining, Stale, Stopped, Gone, Live int
 
 	Events    int64 // events received (all, anomalies included)
 	Anomalies int64 // sum of the Anomalies counters

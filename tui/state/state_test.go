@@ -268,7 +268,8 @@ func TestStreams(t *testing.T) {
 				hostnames:    map[string]string{"4f7e1c2a-0000-4000-8000-00000000r001": "zeus-ruby"},
 				threadCounts: map[string]int{"4f7e1c2a-0000-4000-8000-00000000r001": 1},
 				tick:         "2013-11-14T22:20:00Z",
-				executors:    map[string]state.Status{"4f7e1c2a-0000-4000-8000-00000000r001": state.StatusStale},
+				// Silent for over 5 min with nothing running: gone.
+				executors: map[string]state.Status{"4f7e1c2a-0000-4000-8000-00000000r001": state.StatusGone},
 				check: func(t *testing.T, m *state.Model) {
 					th := m.Threads("4f7e1c2a-0000-4000-8000-00000000r001", time.Time{})
 					if th[0].Slot != 1 || len(th[0].Intervals) != 3 {
@@ -364,6 +365,20 @@ func TestStreams(t *testing.T) {
 					j, _ := m.Job("j11")
 					if !j.Started.Equal(ts(1700000020.0)) {
 						t.Errorf("started = %v", j.Started)
+					}
+				},
+			},
+		},
+		{
+			name: "draining, then stopped",
+			file: "draining.jsonl",
+			want: want{
+				done:      1,
+				jobs:      map[string]wantJob{"d1": {state: state.StateDone, executor: "exec-dr", thread: "1", executable: "/bin/sleep", hasExit: true, attempts: 1, stageIn: -1, stageOut: -1}},
+				executors: map[string]state.Status{"exec-dr": state.StatusStopped},
+				check: func(t *testing.T, m *state.Model) {
+					if x, _ := m.Executor("exec-dr"); !x.Stopped || x.Draining || x.Waiting != nil {
+						t.Errorf("executor = %+v", x)
 					}
 				},
 			},

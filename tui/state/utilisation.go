@@ -137,7 +137,7 @@ func openStart(list []*thread) float64 {
 // utilSpan is the span [from, to] executor x's utilisation is over at now.
 func (m *model) utilSpan(x *executor, list []*thread, now time.Time) (from, to float64) {
 	to = eventbus.Timestamp(now)
-	if x.status == StatusStopped && x.stoppedTS > 0 && x.stoppedTS < to {
+	if x.stopped && x.stoppedTS > 0 && x.stoppedTS < to {
 		to = x.stoppedTS
 	}
 	from = to - m.opts.UtilisationWindow.Seconds()
@@ -191,7 +191,7 @@ func (m *model) clusterUtilisation(now time.Time) Utilisation {
 	threads := 0
 	span := 0.0
 	for _, x := range m.execs {
-		if x.status == StatusStopped {
+		if x.stopped || x.status == StatusGone {
 			continue
 		}
 		list := sortedThreads(x)
