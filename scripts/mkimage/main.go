@@ -6,8 +6,9 @@
 //
 // `make image` does both. The archive is an OCI image layout (oci-layout,
 // index.json, blobs/sha256/...) packed in a tar, as `podman load -i`,
-// `skopeo copy oci-archive:...` and `docker load` (Docker 25 and later)
-// read it. The image holds:
+// `skopeo copy oci-archive:...` and Docker 25 and later read it; it also
+// holds the manifest.json of a docker-archive (docker save) pointing at the
+// same blobs, for older Docker versions. The image holds:
 //
 //	/hyperflow-amqp-executor              the entrypoint
 //	/hyperflow-top, /hyperflow-submit,
@@ -30,6 +31,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -283,6 +285,9 @@ func Build(o Options) (Summary, error) {
 	if _, err := layout.Write(filepath.Join(dir, "layout"), idx); err != nil {
 		return Summary{}, fmt.Errorf("write the OCI layout: %w", err)
 	}
+	if err := writeDockerManifest(filepath.Join(dir, "layout"), img, name); err != nil {
+		return Summary{}, err
+	}
 	tmp := filepath.Join(dir, "image.oci.tar")
 	size, err := tarDir(filepath.Join(dir, "layout"), tmp, created)
 	if err != nil {
@@ -304,6 +309,39 @@ func Build(o Options) (Summary, error) {
 		sum.CompressedSize += n
 	}
 	return sum, nil
+}
+
+// DockerManifest is one entry of the manifest.json of a docker-archive
+// (docker save): Docker before version 25 loads only that format. It points
+// at the OCI layout's blobs, so one archive serves both.
+type DockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+func writeDockerManifest(dir string, img v1.Image, name string) error {
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	m := DockerManifest{Config: "blobs/sha256/" + cfg.Hex, RepoTags: []string{name}}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		m.Layers = append(m.Layers, "blobs/sha256/"+d.Hex)
+	}
+	b, err := json.Marshal([]DockerManifest{m})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644)
 }
 
 // entry is one file or directory of a layer.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -161,9 +162,18 @@ func readArchive(t *testing.T, archive string) (v1.Image, v1.Descriptor) {
 			t.Fatal(err)
 		}
 	}
-	for _, want := range []string{"oci-layout", "index.json", "blobs/", "blobs/sha256/"} {
+	for _, want := range []string{"oci-layout", "index.json", "manifest.json", "blobs/", "blobs/sha256/"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("archive lacks %s (has %v)", want, names)
+		}
+	}
+	var dm []DockerManifest
+	if b, err := os.ReadFile(filepath.Join(dir, "manifest.json")); err != nil || json.Unmarshal(b, &dm) != nil || len(dm) != 1 {
+		t.Fatalf("manifest.json (docker-archive): %d entries, %v", len(dm), err)
+	}
+	for _, p := range append([]string{dm[0].Config}, dm[0].Layers...) {
+		if !fileExists(filepath.Join(dir, p)) {
+			t.Errorf("manifest.json names %s, not in the archive", p)
 		}
 	}
 	var ociLayout struct {
@@ -193,6 +203,23 @@ func readArchive(t *testing.T, archive string) (v1.Image, v1.Descriptor) {
 	img, err := idx.Image(desc.Digest)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The docker-archive view is the same image.
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DockerManifest{Config: "blobs/sha256/" + cfgName.Hex, RepoTags: []string{desc.Annotations["org.opencontainers.image.ref.name"]}}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		want.Layers = append(want.Layers, "blobs/sha256/"+d.Hex)
+	}
+	if !reflect.DeepEqual(dm[0], want) {
+		t.Errorf("manifest.json %+v, want %+v", dm[0], want)
 	}
 	if err := validate.Image(img); err != nil {
 		t.Fatalf("the image does not validate (digests, sizes, diff ids): %v", err)
