@@ -15,6 +15,11 @@ build: ## build every command into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+image: ## build bin/image.oci.tar, an OCI image of the static commands, without a container daemon
+	@mkdir -p $(BIN)/static
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/static/ ./cmd/...
+	$(GO) run ./scripts/mkimage -bin $(BIN)/static -version '$(VERSION)' -o $(BIN)/image.oci.tar
+
 demo: build ## start a private broker, executors and sample jobs, and watch them
 	scripts/demo.sh
 
@@ -29,4 +34,4 @@ bench: build ## measure the executor against a bare baseline on the real broker
 clean: ## remove built binaries
 	rm -rf $(BIN)
 
-.PHONY: help build demo test bench clean
+.PHONY: help build image demo test bench clean
