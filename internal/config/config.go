@@ -397,10 +397,10 @@ func checkRedisURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("not a valid URL: %s", RedactURL(raw))
+		return fmt.Errorf("not a valid URL: %s", redact.URL(raw))
 	}
 	if (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return fmt.Errorf("must be redis://host:port or rediss://host:port, got %s", RedactURL(raw))
+		return fmt.Errorf("must be redis://host:port or rediss://host:port, got %s", redact.URL(raw))
 	}
 	return nil
 }
