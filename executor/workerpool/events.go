@@ -88,11 +88,13 @@ func (p *Pool) clearRunning(slot int) {
 func (p *Pool) heartbeat(ctx context.Context) {
 	t := time.NewTicker(p.cfg.HeartbeatInterval)
 	defer t.Stop()
+	p.lastTick.Store(time.Now().UnixNano())
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			p.lastTick.Store(now.UnixNano())
 			p.emit(ctx, 0, "", p.heartbeatEvent())
 		}
 	}

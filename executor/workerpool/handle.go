@@ -118,6 +118,9 @@ func (p *Pool) finishTask(t Task, slot int, redelivered bool) bool {
 		p.tasksFailed.Add(1)
 	}
 	p.emit(p.jobCtx, slot, t.ID, fin)
+	if p.finished != nil {
+		p.finished(storageName, out.code, out.metrics)
+	}
 	level := p.log.Info
 	if out.code != 0 {
 		level = p.log.Warn

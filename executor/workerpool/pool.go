@@ -26,6 +26,9 @@ type Params struct {
 	Ready func()
 	// Stopping, when set, is called once when the pool stops taking tasks.
 	Stopping func()
+	// TaskFinished, when set, is called after each completed task with
+	// its exit code and metrics (for the Prometheus endpoint).
+	TaskFinished func(storage string, exitStatus int, m eventbus.Metrics)
 }
 
 // Stats is a snapshot of the pool's counters.
@@ -35,6 +38,7 @@ type Stats struct {
 	Dropped                int64 // messages rejected as unusable or delivered too often
 	Reconnects             int64
 	Connected              bool
+	LastHeartbeat          time.Time // last tick of the heartbeat loop (liveness)
 }
 
 // Pool consumes a worker-pool queue: see the package documentation.
@@ -44,6 +48,7 @@ type Pool struct {
 	version  string
 	ready    func()
 	stopping func()
+	finished func(storage string, exitStatus int, m eventbus.Metrics)
 
 	id       string // executor id in events, new at every start
 	hostname string // HF_LOG_NODE_NAME, else the host's name
@@ -70,6 +75,7 @@ type Pool struct {
 	dropped     atomic.Int64
 	reconnects  atomic.Int64
 	readyCalled atomic.Bool
+	lastTick    atomic.Int64 // unix nanoseconds
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot
@@ -108,7 +114,7 @@ func New(cfg config.Settings, p Params) (*Pool, error) {
 		host, _ = os.Hostname()
 	}
 	pool := &Pool{
-		cfg: cfg, log: p.Logger, version: p.Version, ready: p.Ready, stopping: p.Stopping,
+		cfg: cfg, log: p.Logger, version: p.Version, ready: p.Ready, stopping: p.Stopping, finished: p.TaskFinished,
 		id: uuid.NewString(), hostname: host, handler: newHandlerID(),
 		workDir: workDir, logDir: logDir, baseEnv: taskEnv(os.Environ()),
 		prefetch:  cfg.Prefetch,
@@ -185,7 +191,7 @@ func (p *Pool) Stats() Stats {
 		Threads: p.cfg.Threads, Busy: int(p.busy.Load()),
 		TasksDone: p.tasksDone.Load(), TasksFailed: p.tasksFailed.Load(),
 		Dropped: p.dropped.Load(), Reconnects: p.reconnects.Load(),
-		Connected: p.link.current() != nil,
+		Connected: p.link.current() != nil, LastHeartbeat: time.Unix(0, p.lastTick.Load()),
 	}
 }
 

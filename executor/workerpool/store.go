@@ -31,6 +31,9 @@ const permanentAttempts = 3
 // newStore parses a Redis URL (redis://[user:password@]host:port[/db],
 // rediss:// for TLS) and creates the client; it does not connect yet.
 func newStore(rawURL string, log *slog.Logger) (*store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis_url: %w", err)
