@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/workerpool"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
@@ -24,6 +26,7 @@ func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, st
 		}
 		return 0
 	}
+	redis.SetLogger(workerpool.RedisLibraryLogger(log))
 	var pool *workerpool.Pool
 	met := metrics.New(func() executor.Stats {
 		s := pool.Stats()

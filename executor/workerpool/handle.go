@@ -53,9 +53,11 @@ func (p *Pool) handle(d amqp.Delivery, key [32]byte, count, slot int) {
 			if p.track.wasCompleted(t.ID) {
 				continue
 			}
+			// Its completion is tried (the engine then knows), but the
+			// message is rejected whether it is written or not.
 			t.Err = fmt.Errorf("message delivered %d times, max_deliveries is %d", count, limit)
-			if !p.finishTask(t, slot, d.Redelivered) {
-				return // killed, or Redis refuses: requeue
+			if p.finishTask(t, slot, d.Redelivered) == taskKilled {
+				return
 			}
 		}
 		how = settleReject
@@ -66,12 +68,21 @@ func (p *Pool) handle(d amqp.Delivery, key [32]byte, count, slot int) {
 			p.log.Info("redelivered task already completed here: not run again", "task", t.ID)
 			continue
 		}
-		if !p.finishTask(t, slot, d.Redelivered) {
+		if p.finishTask(t, slot, d.Redelivered) != taskDone {
 			return
 		}
 	}
 	how = settleAck
 }
+
+// taskEnd is how finishTask ended.
+type taskEnd int
+
+const (
+	taskDone       taskEnd = iota // completed (or skipped as completed before)
+	taskKilled                    // stopped by the shutdown: nothing written
+	taskNotWritten                // ran, but Redis refused its completion
+)
 
 // admitMessage refuses bodies that are too large or unusable and parses
 // the rest.
@@ -82,17 +93,16 @@ func (p *Pool) admitMessage(d amqp.Delivery) ([]Task, error) {
 	return ParseBody(d.Body)
 }
 
-// finishTask runs a task and writes its completion. It reports false when
-// the message must go back to the queue: the task was killed by a
-// shutdown, or its completion could not be written.
-func (p *Pool) finishTask(t Task, slot int, redelivered bool) bool {
+// finishTask runs a task and writes its completion. Unless it is done,
+// the message goes back to the queue.
+func (p *Pool) finishTask(t Task, slot int, redelivered bool) taskEnd {
 	out := p.runTask(t, slot, redelivered)
 	if out.killed {
 		p.log.Warn("task stopped by the shutdown: its message goes back to the queue", "task", t.ID)
-		return false
+		return taskKilled
 	}
 	if out.skipped {
-		return true
+		return taskDone
 	}
 	transport := TransportSet
 	if t.Job != nil {
@@ -108,8 +118,11 @@ func (p *Pool) finishTask(t Task, slot int, redelivered bool) bool {
 		fin.StderrTail = lastBytes(out.stderr, stderrTailSize)
 	}
 	if err := p.store.Complete(p.jobCtx, c); err != nil {
-		p.log.Error("completion not written: the message goes back to the queue", "task", t.ID, "err", err)
-		return false
+		if p.jobCtx.Err() != nil {
+			return taskKilled
+		}
+		p.log.Error("completion not written", "task", t.ID, "err", err)
+		return taskNotWritten
 	}
 	p.track.completed(t.ID)
 	if out.code == 0 {
@@ -127,7 +140,7 @@ func (p *Pool) finishTask(t Task, slot int, redelivered bool) bool {
 	}
 	level("task finished", "task", t.ID, "thread", slot, "executable", fin.Executable, "exit_status", out.code,
 		"execution_s", out.metrics.Execution, "completion", transport.String(), "exceptions", out.exceptions)
-	return true
+	return taskDone
 }
 
 type settleHow int

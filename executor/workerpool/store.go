@@ -133,3 +133,19 @@ func refused(err error) bool {
 	}
 	return true
 }
+
+// RedisLibraryLogger routes the Redis client library's own messages
+// (dial failures in its connection pool) into log at debug level: the
+// pool's retries already report outages. Give it to redis.SetLogger once,
+// in main: the library has one logger per process.
+func RedisLibraryLogger(log *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return libraryLogger{log}
+}
+
+type libraryLogger struct{ log *slog.Logger }
+
+func (l libraryLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
