@@ -64,15 +64,13 @@ func waitDelay(n int) time.Duration {
 
 // waitForInputs checks that every input file exists (with its size, when
 // the signal gives one), checking up to retries+1 times with waitDelay
-// between the checks, as HF_VAR_WAIT_FOR_INPUT_FILES does. Signals that
-// carry data are not files and are not waited for. The error names the
-// files still missing.
+// between the checks, as HF_VAR_WAIT_FOR_INPUT_FILES does (every input
+// signal names a file, as for the listener: workflow inputs carry data
+// too). The error names the files still missing.
 func waitForInputs(ctx context.Context, dir, inputDir string, inputs []Signal, retries int, delay func(int) time.Duration) error {
 	var missing []string
 	for _, in := range inputs {
-		if !in.HasData {
-			missing = append(missing, inputPath(dir, inputDir, in))
-		}
+		missing = append(missing, inputPath(dir, inputDir, in))
 	}
 	sizes := map[string]int64{}
 	for _, in := range inputs {

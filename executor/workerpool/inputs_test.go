@@ -37,7 +37,7 @@ func TestWaitForInputs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a"), []byte("abc"), 0o644)
 	ctx := context.Background()
 
-	if err := waitForInputs(ctx, dir, "", []Signal{{Name: "a", Size: 3}, {Name: "data", HasData: true}}, 0, noPause); err != nil {
+	if err := waitForInputs(ctx, dir, "", []Signal{{Name: "a", Size: 3}}, 0, noPause); err != nil {
 		t.Errorf("present file: %v", err)
 	}
 	err := waitForInputs(ctx, dir, "", []Signal{{Name: "a", Size: 4}, {Name: "b"}}, 2, noPause)

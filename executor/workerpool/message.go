@@ -46,7 +46,6 @@ type Signal struct {
 	WorkflowInput  bool
 	WorkflowOutput bool
 	Size           int64 // 0 = unknown
-	HasData        bool  // the signal carries "data": it is not a file
 }
 
 // Transport says how a task's completion is reported in Redis.
@@ -292,9 +291,6 @@ func parseSignals(raw json.RawMessage, field string) ([]Signal, error) {
 			Name:           name,
 			WorkflowInput:  truthy(it["workflow_input"]),
 			WorkflowOutput: truthy(it["workflow_output"]),
-		}
-		if d, ok := it["data"]; ok && !isNull(d) {
-			sigs[i].HasData = true
 		}
 		var size json.Number
 		if raw, ok := it["size"]; ok && json.Unmarshal(raw, &size) == nil {

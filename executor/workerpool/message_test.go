@@ -31,7 +31,7 @@ func TestParseBodyEngineMessage(t *testing.T) {
 		Inputs: []Signal{
 			{Name: "2mass-atlas-990214n-j1100244.fits", WorkflowInput: true},
 			{Name: "region.hdr", Size: 3085},
-			{Name: "params", HasData: true},
+			{Name: "params"},
 		},
 		Outputs:      []Signal{{Name: "p2mass-atlas-990214n-j1100244.fits"}},
 		Stdout:       "mProject.log",

@@ -183,9 +183,6 @@ func (p *Pool) backoff(n int) time.Duration {
 func (p *Pool) sizeOf(sigs []Signal, inputs bool) int64 {
 	var n int64
 	for _, s := range sigs {
-		if s.HasData {
-			continue
-		}
 		path := outputPath(p.workDir, p.cfg.OutputDir, s)
 		if inputs {
 			path = inputPath(p.workDir, p.cfg.InputDir, s)
