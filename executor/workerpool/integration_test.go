@@ -21,6 +21,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
@@ -46,14 +47,14 @@ type bench struct {
 	events  *eventLog
 	cancel  context.CancelFunc
 	stopped chan error
-	logs    *syncBuffer
+	logs    *harness.SyncBuffer
 }
 
 // setup starts a pool; change adjusts its settings first.
 func setup(t *testing.T, change func(*config.Settings)) *bench {
 	t.Helper()
 	amqpURL, redisURL := testenv.AMQPURL(t), testenv.RedisURL(t)
-	b := &bench{t: t, hf: "hf" + randomHex(4), wf: randomHex(3), dir: t.TempDir(), logs: &syncBuffer{}}
+	b := &bench{t: t, hf: "hf" + randomHex(4), wf: randomHex(3), dir: t.TempDir(), logs: &harness.SyncBuffer{}}
 	cfg := config.Default()
 	cfg.WorkerPool = true
 	cfg.PoolQueue = "test." + t.Name() + "." + randomHex(4)
@@ -208,13 +209,7 @@ func (b *bench) queueDepth() int {
 // eventually waits until cond holds.
 func (b *bench) eventually(what string, cond func() bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not within %v", what, waitFor)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitFor(b.t, waitFor, what, cond)
 }
 
 func TestPoolRunsTasksOfAMessageInTurn(t *testing.T) {
@@ -442,23 +437,6 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // eventLog collects the events published on the exchange.

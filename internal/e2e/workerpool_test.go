@@ -17,6 +17,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
@@ -137,7 +138,7 @@ func writeJSON(t *testing.T, name string, v any) {
 // poolWorker is one worker process serving a task-type queue.
 type poolWorker struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *harness.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -162,7 +163,7 @@ var workerKinds = []workerKind{
 func startPoolWorker(t *testing.T, k workerKind, modules string, env []string) *poolWorker {
 	t.Helper()
 	argv := k.command(modules)
-	w := &poolWorker{cmd: exec.Command(argv[0], argv[1:]...), logs: &syncBuffer{}, done: make(chan struct{})}
+	w := &poolWorker{cmd: exec.Command(argv[0], argv[1:]...), logs: &harness.SyncBuffer{}, done: make(chan struct{})}
 	w.cmd.Env = env
 	w.cmd.Stdout, w.cmd.Stderr = w.logs, w.logs
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -239,7 +240,7 @@ func runPoolWorkflow(t *testing.T, k workerKind, modules, amqpURL, redisURL stri
 	engine.Env = append(base, "HF_VAR_function=k8sCommand", "HF_VAR_NAMESPACE="+namespace,
 		"HF_VAR_STOP_WORKFLOW_WHEN_JOB_FAILED=1")
 	engine.Dir = home
-	var out syncBuffer
+	var out harness.SyncBuffer
 	engine.Stdout, engine.Stderr = &out, &out
 	start := time.Now()
 	err := engine.Run()
