@@ -238,6 +238,15 @@ func TestPoolRunsTasksOfAMessageInTurn(t *testing.T) {
 	if data, err := os.ReadFile(errLog); err != nil || string(data) != "to-stderr\n" {
 		t.Errorf("%s = %q, %v", errLog, data, err)
 	}
+	// The listener's trace file.
+	trace, _ := os.ReadFile(logFileBase(filepath.Join(b.dir, "logs-hf"), bad, b.pool.handler) + ".log")
+	for _, want := range []string{"hftrace - handler started, (ID: " + b.pool.handler + ")", `hftrace - jobMessage:  {"args":["-c",`,
+		"hftrace - job started: fail", "hftrace - job failed (try 1): 'sh -c echo to-stderr >&2; exit 3'",
+		"hftrace - job exit code: 3", "hftrace - handler finished, code= 3"} {
+		if !strings.Contains(string(trace), want) {
+			t.Errorf("trace file lacks %q:\n%s", want, trace)
+		}
+	}
 	// Events: the task name and queue in job.started; exit statuses.
 	started := b.events.wait(t, ok, eventbus.TypeJobStarted)
 	if started.Name != "upper" || started.Queue != b.cfg.PoolQueue || started.Executable != "sh" || started.Executor != b.pool.ID() {

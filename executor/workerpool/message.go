@@ -16,6 +16,7 @@ type Task struct {
 	ID  TaskID
 	Job *JobMessage
 	Err error
+	Raw json.RawMessage // the job message as received (for the trace file)
 }
 
 // TaskID is a task identifier, hfId:wfId:procId:firingId.
@@ -122,7 +123,7 @@ func ParseBody(body []byte) ([]Task, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.id: %w", field, err)
 		}
-		tasks[i].ID = tid
+		tasks[i].ID, tasks[i].Raw = tid, it.Message
 		tasks[i].Job, tasks[i].Err = parseJobMessage(it.Message, field+".message")
 	}
 	return tasks, nil

@@ -41,6 +41,16 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 		out.metrics.Timestamps.JobFinished = eventbus.Timestamp(time.Now())
 	}()
 
+	tr := p.openTrace(t.ID)
+	defer func() {
+		if !out.killed && !out.skipped {
+			tr.info("handler finished, code= %d", out.code)
+		}
+		if err := tr.close(); err != nil {
+			p.log.Warn("task trace file", "task", t.ID, "err", err)
+		}
+	}()
+	tr.start(p.baseEnv, p.handler)
 	done, err := p.store.Completed(ctx, t.ID)
 	if err != nil {
 		out.killed = true
@@ -48,9 +58,11 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 	}
 	if done {
 		p.log.Warn("task already completed by the engine: not run again", "task", t.ID)
+		tr.warn("Warning: unexpected restart of job %s (already succesfully completed)!", t.ID)
 		out.skipped = true
 		return out
 	}
+	tr.info("jobMessage:  %s", t.Raw)
 
 	executable, name := "", ""
 	if t.Job != nil {
@@ -65,6 +77,7 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 	if t.Err != nil {
 		out.code = eventbus.ExitJobError
 		out.exceptions = []string{"job message refused: " + t.Err.Error()}
+		tr.line("ERROR", "%s", out.exceptions[0])
 		return out
 	}
 	job := t.Job
@@ -76,15 +89,18 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 			}
 			out.code = eventbus.ExitJobError
 			out.exceptions = []string{err.Error()}
+			tr.info("Error waiting for input files: %v", err)
 			return out
 		}
+		tr.info("All input files ready!")
 	}
 	out.metrics.InputSize = p.sizeOf(job.Inputs, true)
+	tr.info("Job command: '%s'", commandLine(job))
 
 	logs := p.openTaskLogs(t.ID)
 	defer logs.close(p)
 	for attempt := 1; ; attempt++ {
-		res, err := p.attempt(ctx, slot, t.ID, job, logs, attempt)
+		res, err := p.attempt(ctx, slot, t.ID, job, logs, tr, attempt)
 		out.metrics.Timestamps.ExecutionStarted = eventbus.Timestamp(res.Started)
 		out.metrics.Timestamps.ExecutionFinished = eventbus.Timestamp(res.Finished)
 		out.metrics.Execution += res.Finished.Sub(res.Started).Seconds()
@@ -107,6 +123,8 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 			break
 		}
 		pause := p.backoff(attempt)
+		tr.info("Retrying job, number of retries left: %d", p.cfg.TaskAttempts-attempt)
+		tr.info("Backoff delay: %d s", int(pause.Seconds()))
 		p.log.Info("task failed; retrying", "task", t.ID, "attempt", attempt, "exit_status", out.code,
 			"attempts_left", p.cfg.TaskAttempts-attempt, "backoff", pause)
 		if !eventbus.Sleep(ctx, pause) {
@@ -118,12 +136,14 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 		out.exceptions = []string{fmt.Sprintf("command exited with status %d", out.code)}
 	}
 	out.metrics.OutputSize = p.sizeOf(job.Outputs, false)
+	tr.info("Job inputs: %s", fileSizes(job.Inputs, func(s Signal) string { return inputPath(p.workDir, p.cfg.InputDir, s) }))
+	tr.info("Job outputs: %s", fileSizes(job.Outputs, func(s Signal) string { return outputPath(p.workDir, p.cfg.OutputDir, s) }))
 	return out
 }
 
 // attempt runs the command once. The error is set when the attempt could
 // not be made (an output file of the message cannot be opened).
-func (p *Pool) attempt(ctx context.Context, slot int, id TaskID, job *JobMessage, logs *taskLogs, n int) (runner.Result, error) {
+func (p *Pool) attempt(ctx context.Context, slot int, id TaskID, job *JobMessage, logs *taskLogs, tr *trace, n int) (runner.Result, error) {
 	var stdout, stderr *sink
 	var err error
 	if job.Stdout != "" {
@@ -149,7 +169,20 @@ func (p *Pool) attempt(ctx context.Context, slot int, id TaskID, job *JobMessage
 		Path: path, Args: args, Env: p.baseEnv, Dir: p.workDir,
 		Timeout: p.cfg.JobTimeout, TailSize: p.cfg.OutputTail,
 		Stdout: teeWriter(stdout, logs.stdout), Stderr: teeWriter(stderr, logs.stderr),
+		OnStart: func(pid int) {
+			tr.info("command: %s", mustJSON(map[string]any{"pid": pid, "name": job.Name, "command": append([]string{path}, args...)}))
+			tr.info("job started: %s", job.Name)
+		},
 	})
+	if res.Err != nil && res.ExitStatus == eventbus.ExitNotStarted {
+		tr.line("ERROR", "%v", res.Err)
+	}
+	if res.ExitStatus != 0 {
+		tr.info("job failed (try %d): '%s'", n, commandLine(job))
+	} else {
+		tr.info("job successful (try %d): %s", n, job.Name)
+	}
+	tr.info("job exit code: %d", res.ExitStatus)
 	for _, s := range []*sink{stdout, stderr} {
 		if s != nil {
 			if err := s.Close(); err != nil {
