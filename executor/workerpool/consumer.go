@@ -3,6 +3,7 @@ package workerpool
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -21,6 +22,11 @@ const queueExpires = 6000000
 func DeclareQueue(ch *amqp.Channel, queue string) error {
 	args := amqp.Table{"x-expires": int32(queueExpires)}
 	if _, err := ch.QueueDeclare(queue, false, false, false, false, args); err != nil {
+		if strings.Contains(err.Error(), "transient_nonexcl_queues") {
+			return fmt.Errorf("declare queue %s: the broker refuses transient non-exclusive queues, which the HyperFlow "+
+				"engine declares for worker pools (RabbitMQ >= 4.3 by default); permit them on the broker with "+
+				"deprecated_features.permit.transient_nonexcl_queues = true: %w", queue, err)
+		}
 		return fmt.Errorf("declare queue %s: %w", queue, err)
 	}
 	return nil

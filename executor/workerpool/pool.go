@@ -134,6 +134,10 @@ func New(cfg config.Settings, p Params) (*Pool, error) {
 	return pool, nil
 }
 
+// stableSession is how long a broker session must last for the next one
+// to start at once after it ends.
+const stableSession = 10 * time.Second
+
 // finishedMemory is how many completed tasks the pool remembers, to
 // recognise the redelivery of a message it has answered (see tracker).
 const finishedMemory = 10000
@@ -215,6 +219,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	hb.Go(func() { p.heartbeat(hbCtx) })
 
 	var runErr error
+	var again eventbus.Backoff // between sessions that end soon after they began
 	for {
 		client, err := p.connect(ctx)
 		if err != nil {
@@ -224,6 +229,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			break
 		}
 		p.link.set(client)
+		began := time.Now()
 		err = p.serve(ctx, client)
 		if err == nil {
 			break
@@ -231,7 +237,18 @@ func (p *Pool) Run(ctx context.Context) error {
 		p.link.drop()
 		client.Close()
 		p.reconnects.Add(1)
-		p.log.Warn("lost the broker; reconnecting (running tasks go on)", "err", err)
+		if time.Since(began) > stableSession {
+			again.Reset()
+			p.log.Warn("lost the broker; reconnecting (running tasks go on)", "err", err)
+			continue
+		}
+		// The broker accepts the connection but refuses what follows (a
+		// declaration): try again, slower each time.
+		wait := again.Next()
+		p.log.Error("broker session failed; retrying", "retry_in", wait.Round(time.Millisecond), "err", err)
+		if !eventbus.Sleep(ctx, wait) {
+			break
+		}
 	}
 
 	if p.stopping != nil {
