@@ -517,6 +517,8 @@ func (d *decoder) event(ev *wireEvent) error {
 			return d.str(&ev.Reason, "reason")
 		case "executable":
 			return d.istr(&ev.Executable, "executable")
+		case "name":
+			return d.istr(&ev.Name, "name")
 		case "redelivered":
 			return pointer(d, &ev.Redelivered, &st.redelivered, d.boolean, "redelivered")
 		case "time":
