@@ -18,6 +18,7 @@ import (
 // runWorkerPool is run in the worker-pool mode (--worker-pool): a drop-in
 // for HyperFlow's Node job listener, see executor/workerpool.
 func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, stdout io.Writer) int {
+	redis.SetLogger(workerpool.RedisLibraryLogger(log))
 	if flags.Check {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -26,7 +27,6 @@ func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, st
 		}
 		return 0
 	}
-	redis.SetLogger(workerpool.RedisLibraryLogger(log))
 	var pool *workerpool.Pool
 	met := metrics.New(func() executor.Stats {
 		s := pool.Stats()

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
@@ -566,4 +567,39 @@ func (p *proxy) down() {
 		c.Close()
 	}
 	clear(p.conns)
+}
+
+// --check in worker-pool mode: every server and directory, and a clear
+// failure for an unreachable Redis.
+func TestCheck(t *testing.T) {
+	redis.SetLogger(RedisLibraryLogger(slog.New(slog.DiscardHandler)))
+	amqpURL, redisURL := testenv.AMQPURL(t), testenv.RedisURL(t)
+	cfg := config.Default()
+	cfg.WorkerPool, cfg.PoolQueue = true, "test.check."+randomHex(4)
+	cfg.AMQPURL, cfg.RedisURL, cfg.WorkDir = config.Secret(amqpURL), config.Secret(redisURL), t.TempDir()
+	ctx := context.Background()
+	var out strings.Builder
+	if results := Check(ctx, cfg); !executor.PrintCheck(&out, results) {
+		t.Errorf("check failed:\n%s", out.String())
+	}
+	for _, want := range []string{"ok    redis " + redisURL + " answers", "ok    queue " + cfg.PoolQueue, "ok    log directory " + cfg.WorkDir + "/logs-hf writable"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	conn, err := amqp.Dial(amqpURL)
+	if err == nil {
+		ch, _ := conn.Channel()
+		ch.QueueDelete(cfg.PoolQueue, false, false, false)
+		conn.Close()
+	}
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	cfg.RedisURL = config.Secret("redis://" + dead)
+	out.Reset()
+	if executor.PrintCheck(&out, Check(ctx, cfg)) || !strings.Contains(out.String(), "FAIL  redis redis://"+dead+" answers: ") {
+		t.Errorf("check with Redis down:\n%s", out.String())
+	}
 }
