@@ -603,3 +603,23 @@ func TestCheck(t *testing.T) {
 		t.Errorf("check with Redis down:\n%s", out.String())
 	}
 }
+
+// RabbitMQ 4.3 and later refuse the transient non-exclusive queue the
+// engine declares for a worker pool (scripts/rabbitmq4.sh denies it as 4.3
+// does): the refusal says what to change on the broker.
+func TestTransientQueueRefusedExplained(t *testing.T) {
+	redis.SetLogger(RedisLibraryLogger(slog.New(slog.DiscardHandler)))
+	amqpURL, redisURL := testenv.Require(t, "HYPERFLOW_TEST_AMQP4_URL"), testenv.RedisURL(t)
+	cfg := config.Default()
+	cfg.WorkerPool, cfg.PoolQueue = true, "test.rmq4."+randomHex(4)
+	cfg.AMQPURL, cfg.RedisURL, cfg.WorkDir = config.Secret(amqpURL), config.Secret(redisURL), t.TempDir()
+	var out strings.Builder
+	if executor.PrintCheck(&out, Check(context.Background(), cfg)) {
+		t.Fatalf("check passed on a broker that refuses transient queues:\n%s", out.String())
+	}
+	want := "FAIL  queue " + cfg.PoolQueue + " (not durable, x-expires 6000000, as the engine declares it): " +
+		"declare queue " + cfg.PoolQueue + ": the broker refuses transient non-exclusive queues"
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "deprecated_features.permit.transient_nonexcl_queues = true") {
+		t.Errorf("report:\n%s\nwant %q and the setting to change", out.String(), want)
+	}
+}
