@@ -16,6 +16,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
@@ -323,5 +324,72 @@ func TestWorkerPoolEngine(t *testing.T) {
 	if g, n := figures["go"], figures["node"]; g.tasks > 0 && n.tasks > 0 {
 		t.Logf("worker-pool e2e, the same workflow: this executor %d tasks in %.1f s; Node listener %d tasks in %.1f s",
 			g.tasks, g.elapsed.Seconds(), n.tasks, n.elapsed.Seconds())
+	}
+}
+
+// TestWorkerPoolThroughput measures the workers themselves, without the
+// engine's 3 s polling: poolTasks one-task messages of a trivial command
+// published at once to one worker (prefetch 1, as the operator deploys
+// it), timed until every completion is in Redis; this executor and the
+// Node listener in turn.
+func TestWorkerPoolThroughput(t *testing.T) {
+	const poolTasks = 100
+	amqpURL, redisURL := testenv.AMQPURL(t), testenv.RedisURL(t)
+	modules := installEngine(t)
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rabbit := strings.TrimSuffix(strings.TrimPrefix(amqpURL, "amqp://"), "/")
+	took := map[string]time.Duration{}
+	for _, k := range workerKinds {
+		t.Run(k.name, func(t *testing.T) {
+			dir, home := t.TempDir(), t.TempDir()
+			queue, hf, wf := "e2e-tp-"+randHex(t, 4), "tp"+randHex(t, 4), randHex(t, 3)
+			defer deletePoolQueues(t, amqpURL, queue)
+			env := []string{"HOME=" + home, "LC_ALL=C", "PATH=" + os.Getenv("PATH"), "RABBIT_HOSTNAME=" + rabbit,
+				"REDIS_URL=" + redisURL, "QUEUE_NAME=" + queue, "HF_VAR_WORK_DIR=" + dir}
+			if k.name == "go" {
+				env = append(env, "WORKER_POOL=1")
+			}
+			w := startPoolWorker(t, k, modules, env)
+			defer w.stop(t, k)
+			start := time.Now()
+			for i := range poolTasks {
+				id := fmt.Sprintf("%s:%s:%d:1", hf, wf, i+1)
+				body := fmt.Sprintf(`{"tasks":[{"id":%q,"message":{"executable":"true","args":[],"inputs":[],"outputs":[],"name":"noop","taskId":%q}}]}`, id, id)
+				if err := ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pending := "wf:" + wf + ":tasksPendingCompletionHandling"
+			harness.WaitFor(t, workflowTimeout, fmt.Sprintf("%d completions by the %s worker", poolTasks, k.name), func() bool {
+				n, _ := rdb.SCard(context.Background(), pending).Result()
+				return n == poolTasks
+			})
+			took[k.name] = time.Since(start)
+			for i := range poolTasks {
+				id := fmt.Sprintf("%s:%s:%d:1", hf, wf, i+1)
+				if codes, _ := rdb.SMembers(context.Background(), id).Result(); len(codes) != 1 || codes[0] != "0" {
+					t.Fatalf("completion of %s: %q, want [0]", id, codes)
+				}
+			}
+			t.Logf("%s worker: %d tasks in %.1f s (%.0f tasks/s)", k.name, poolTasks, took[k.name].Seconds(),
+				poolTasks/took[k.name].Seconds())
+		})
+	}
+	if g, n := took["go"], took["node"]; g > 0 && n > 0 {
+		t.Logf("one worker, prefetch 1, %d trivial tasks: this executor %.1f s, Node listener %.1f s", poolTasks, g.Seconds(), n.Seconds())
 	}
 }
