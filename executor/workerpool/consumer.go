@@ -35,8 +35,9 @@ func DeclareQueue(ch *amqp.Channel, queue string) error {
 // serve declares the queue and the events exchange on a new connection and
 // hands deliveries to slots until ctx is done (then it cancels the
 // consumer, returns the prefetched deliveries to the queue and returns nil)
-// or the connection or channel is lost (then it returns why).
-func (p *Pool) serve(ctx context.Context, client *eventbus.Client) error {
+// or the connection or channel is lost (then it returns why). consuming is
+// set once the consumer runs.
+func (p *Pool) serve(ctx context.Context, client *eventbus.Client, consuming *bool) error {
 	if err := client.DeclareEvents(p.cfg.EventsExchange); err != nil {
 		return err
 	}
@@ -62,6 +63,7 @@ func (p *Pool) serve(ctx context.Context, client *eventbus.Client) error {
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	cancelled := ch.NotifyCancel(make(chan string, 1))
 
+	*consuming = true
 	p.emit(context.Background(), 0, "", p.readyEvent())
 	p.log.Info("worker pool ready", "executor", p.id, "queue", p.cfg.PoolQueue, "threads", p.cfg.Threads,
 		"prefetch", p.prefetch, "work_dir", p.workDir, "log_dir", p.logDir, "node", p.hostname,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -621,5 +622,42 @@ func TestTransientQueueRefusedExplained(t *testing.T) {
 		"declare queue " + cfg.PoolQueue + ": the broker refuses transient non-exclusive queues"
 	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "deprecated_features.permit.transient_nonexcl_queues = true") {
 		t.Errorf("report:\n%s\nwant %q and the setting to change", out.String(), want)
+	}
+}
+
+// The broker connection lost while a task runs: the task goes on, the
+// message comes back on the new connection and is attached to it, the
+// completion is written once and the message acknowledged.
+func TestPoolBrokerLoss(t *testing.T) {
+	// The pool reaches the broker through a proxy that can cut it off.
+	broker, err := url.Parse(testenv.AMQPURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newProxy(t, broker.Host)
+	b := setup(t, func(c *config.Settings) {
+		viaProxy := *broker
+		viaProxy.Host = proxy.addr
+		c.AMQPURL = config.Secret(viaProxy.String())
+	})
+	id := b.task(1)
+	b.publish(message(map[TaskID]map[string]any{id: {"executable": "sh", "args": []any{"-c", "echo run >> runs; sleep 1.5"}}}, id))
+	b.eventually("task started", func() bool { _, err := os.Stat(filepath.Join(b.dir, "runs")); return err == nil })
+	proxy.down()
+	time.Sleep(200 * time.Millisecond)
+	proxy.up()
+	if got := b.code(id); got != "0" {
+		t.Errorf("code = %s", got)
+	}
+	data, _ := os.ReadFile(filepath.Join(b.dir, "runs"))
+	if runs := strings.Count(string(data), "run"); runs != 1 {
+		t.Errorf("the task ran %d times, want once", runs)
+	}
+	if s := b.pool.Stats(); s.Reconnects < 1 {
+		t.Errorf("reconnects = %d, want the loss seen", s.Reconnects)
+	}
+	b.stopAcknowledged()
+	if !strings.Contains(b.logs.String(), "redelivery of a message that runs here") {
+		t.Error("the redelivery was not attached to the running task")
 	}
 }

@@ -134,9 +134,9 @@ func New(cfg config.Settings, p Params) (*Pool, error) {
 	return pool, nil
 }
 
-// stableSession is how long a broker session must last for the next one
-// to start at once after it ends.
-const stableSession = 10 * time.Second
+// stableSession is how long a consuming broker session must last for the
+// next one to start at once after it ends.
+const stableSession = time.Second
 
 // finishedMemory is how many completed tasks the pool remembers, to
 // recognise the redelivery of a message it has answered (see tracker).
@@ -229,21 +229,22 @@ func (p *Pool) Run(ctx context.Context) error {
 			break
 		}
 		p.link.set(client)
-		began := time.Now()
-		err = p.serve(ctx, client)
+		began, consuming := time.Now(), false
+		err = p.serve(ctx, client, &consuming)
 		if err == nil {
 			break
 		}
 		p.link.drop()
 		client.Close()
 		p.reconnects.Add(1)
-		if time.Since(began) > stableSession {
+		if consuming && time.Since(began) > stableSession {
 			again.Reset()
 			p.log.Warn("lost the broker; reconnecting (running tasks go on)", "err", err)
 			continue
 		}
 		// The broker accepts the connection but refuses what follows (a
-		// declaration): try again, slower each time.
+		// declaration), or ends each session at once: try again, slower
+		// each time.
 		wait := again.Next()
 		p.log.Error("broker session failed; retrying", "retry_in", wait.Round(time.Millisecond), "err", err)
 		if !eventbus.Sleep(ctx, wait) {
