@@ -53,8 +53,13 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 	tr.start(p.baseEnv, p.handler)
 	done, err := p.store.Completed(ctx, t.ID)
 	if err != nil {
-		out.killed = true
-		return out
+		if ctx.Err() != nil {
+			out.killed = true
+			return out
+		}
+		// Redis refuses the check (not an outage): run the task as if
+		// it were not completed; its completion decides the rest.
+		p.log.Warn("cannot tell whether the task was completed already; running it", "task", t.ID, "err", err)
 	}
 	if done {
 		p.log.Warn("task already completed by the engine: not run again", "task", t.ID)
