@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -210,8 +211,9 @@ func (w *poolWorker) stop(t *testing.T, k workerKind) {
 // poolRun is the outcome of one engine run.
 type poolRun struct {
 	exit    int
-	elapsed time.Duration
-	tasks   int // tasks the workers finished
+	elapsed time.Duration // the engine's run, start to exit
+	span    time.Duration // first task group submitted to the last one ended (the engine's log)
+	tasks   int           // tasks the workers finished
 	log     string
 }
 
@@ -246,6 +248,7 @@ func runPoolWorkflow(t *testing.T, k workerKind, modules, amqpURL, redisURL stri
 	start := time.Now()
 	err := engine.Run()
 	run := poolRun{elapsed: time.Since(start), log: out.String()}
+	run.span = taskSpan(run.log)
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
@@ -271,6 +274,21 @@ func runPoolWorkflow(t *testing.T, k workerKind, modules, amqpURL, redisURL stri
 	total, _ := os.ReadFile(filepath.Join(dir, "total.txt"))
 	got, _ := strconv.Atoi(strings.TrimSpace(string(total)))
 	return run, logs.String(), want - got
+}
+
+// taskSpan reads from the engine's log the time from the first task group
+// it submitted ("k8sCommandGroup started, time: MS") to the last one that
+// ended ("Ending k8sCommandGroup function, time: MS"): the run without the
+// engine's own start-up.
+func taskSpan(log string) time.Duration {
+	first := regexp.MustCompile(`k8sCommandGroup started, time: (\d+)`).FindStringSubmatch(log)
+	ends := regexp.MustCompile(`Ending k8sCommandGroup function, time: (\d+)`).FindAllStringSubmatch(log, -1)
+	if first == nil || len(ends) == 0 {
+		return 0
+	}
+	a, _ := strconv.ParseInt(first[1], 10, 64)
+	b, _ := strconv.ParseInt(ends[len(ends)-1][1], 10, 64)
+	return time.Duration(b-a) * time.Millisecond
 }
 
 func deletePoolQueues(t *testing.T, amqpURL, namespace string) {
@@ -317,13 +335,15 @@ func TestWorkerPoolEngine(t *testing.T) {
 			if !strings.Contains(failed.log, "exited with error code 3") {
 				t.Errorf("engine log does not name the failed task's code 3:\n%s", failed.log)
 			}
-			t.Logf("%s workers: %d tasks in %.1f s (engine exit 0); failing variant: engine exit %d after %.1f s",
-				k.name, run.tasks, run.elapsed.Seconds(), failed.exit, failed.elapsed.Seconds())
+			t.Logf("%s workers: %d tasks in %.1f s (engine exit 0; %.1f s from the first task to the last); "+
+				"failing variant: engine exit %d after %.1f s",
+				k.name, run.tasks, run.elapsed.Seconds(), run.span.Seconds(), failed.exit, failed.elapsed.Seconds())
 		})
 	}
 	if g, n := figures["go"], figures["node"]; g.tasks > 0 && n.tasks > 0 {
-		t.Logf("worker-pool e2e, the same workflow: this executor %d tasks in %.1f s; Node listener %d tasks in %.1f s",
-			g.tasks, g.elapsed.Seconds(), n.tasks, n.elapsed.Seconds())
+		t.Logf("worker-pool e2e, the same workflow: this executor %d tasks in %.1f s (tasks %.1f s); "+
+			"Node listener %d tasks in %.1f s (tasks %.1f s)",
+			g.tasks, g.elapsed.Seconds(), g.span.Seconds(), n.tasks, n.elapsed.Seconds(), n.span.Seconds())
 	}
 }
 
@@ -331,9 +351,15 @@ func TestWorkerPoolEngine(t *testing.T) {
 // engine's 3 s polling: poolTasks one-task messages of a trivial command
 // published at once to one worker (prefetch 1, as the operator deploys
 // it), timed until every completion is in Redis; this executor and the
-// Node listener in turn.
+// Node listener in turn. This executor must answer them all within
+// throughputTimeout; the Node listener, the reference, is slow on a loaded
+// machine (it sets up a logger and process probes per task), so its figure
+// is what it did by then.
 func TestWorkerPoolThroughput(t *testing.T) {
-	const poolTasks = 100
+	const (
+		poolTasks         = 50
+		throughputTimeout = 2 * time.Minute
+	)
 	amqpURL, redisURL := testenv.AMQPURL(t), testenv.RedisURL(t)
 	modules := installEngine(t)
 	opts, err := redis.ParseURL(redisURL)
@@ -352,7 +378,7 @@ func TestWorkerPoolThroughput(t *testing.T) {
 		t.Fatal(err)
 	}
 	rabbit := strings.TrimSuffix(strings.TrimPrefix(amqpURL, "amqp://"), "/")
-	took := map[string]time.Duration{}
+	figures := map[string]string{}
 	for _, k := range workerKinds {
 		t.Run(k.name, func(t *testing.T) {
 			dir, home := t.TempDir(), t.TempDir()
@@ -365,31 +391,41 @@ func TestWorkerPoolThroughput(t *testing.T) {
 			}
 			w := startPoolWorker(t, k, modules, env)
 			defer w.stop(t, k)
+			taskID := func(i int) string { return fmt.Sprintf("%s:%s:%d:1", hf, wf, i+1) }
 			start := time.Now()
 			for i := range poolTasks {
-				id := fmt.Sprintf("%s:%s:%d:1", hf, wf, i+1)
+				id := taskID(i)
 				body := fmt.Sprintf(`{"tasks":[{"id":%q,"message":{"executable":"true","args":[],"inputs":[],"outputs":[],"name":"noop","taskId":%q}}]}`, id, id)
 				if err := ch.PublishWithContext(context.Background(), "", queue, false, false, amqp.Publishing{Body: []byte(body)}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			pending := "wf:" + wf + ":tasksPendingCompletionHandling"
-			harness.WaitFor(t, workflowTimeout, fmt.Sprintf("%d completions by the %s worker", poolTasks, k.name), func() bool {
-				n, _ := rdb.SCard(context.Background(), pending).Result()
-				return n == poolTasks
-			})
-			took[k.name] = time.Since(start)
-			for i := range poolTasks {
-				id := fmt.Sprintf("%s:%s:%d:1", hf, wf, i+1)
+			var done int64
+			deadline := time.Now().Add(throughputTimeout)
+			for done < poolTasks && time.Now().Before(deadline) {
+				select {
+				case <-w.done:
+					t.Fatalf("%s worker exited: %v\n%s", k.name, w.err, w.logs.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+				done, _ = rdb.SCard(context.Background(), pending).Result()
+			}
+			took := time.Since(start)
+			if done == 0 || (k.graceful && done < poolTasks) {
+				t.Fatalf("%s worker completed %d of %d tasks in %v", k.name, done, poolTasks, took.Round(time.Millisecond))
+			}
+			ids, _ := rdb.SMembers(context.Background(), pending).Result()
+			for _, id := range ids {
 				if codes, _ := rdb.SMembers(context.Background(), id).Result(); len(codes) != 1 || codes[0] != "0" {
 					t.Fatalf("completion of %s: %q, want [0]", id, codes)
 				}
 			}
-			t.Logf("%s worker: %d tasks in %.1f s (%.0f tasks/s)", k.name, poolTasks, took[k.name].Seconds(),
-				poolTasks/took[k.name].Seconds())
+			figures[k.name] = fmt.Sprintf("%d tasks in %.1f s (%.0f tasks/s)", done, took.Seconds(), float64(done)/took.Seconds())
+			t.Logf("%s worker: %s", k.name, figures[k.name])
 		})
 	}
-	if g, n := took["go"], took["node"]; g > 0 && n > 0 {
-		t.Logf("one worker, prefetch 1, %d trivial tasks: this executor %.1f s, Node listener %.1f s", poolTasks, g.Seconds(), n.Seconds())
+	if figures["go"] != "" && figures["node"] != "" {
+		t.Logf("one worker, prefetch 1, trivial tasks: this executor %s; Node listener %s", figures["go"], figures["node"])
 	}
 }
