@@ -78,6 +78,9 @@ type Event struct {
 	// job.started, job.execution.*, job.finished
 	Executable  string `json:"executable,omitempty"`
 	Redelivered *bool  `json:"redelivered,omitempty"`
+	// job.started of a worker-pool task: the task's name in the workflow
+	// (its queue is in Queue).
+	Name string `json:"name,omitempty"`
 
 	// stage finished events, job.execution.finished
 	Time  *float64 `json:"time,omitempty"`

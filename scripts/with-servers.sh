@@ -2,7 +2,7 @@
 # with-servers.sh - run a command with private test servers on loopback.
 #
 # Usage:
-#   scripts/with-servers.sh [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] -- CMD [ARGS...]
+#   scripts/with-servers.sh [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
 #
 # Creates a temporary directory, starts the requested servers in it (each
 # one privately, on free 127.0.0.1 ports, never touching system services),
@@ -51,13 +51,13 @@ readonly SCRIPT_DIR
 
 # Start order; servers are stopped in reverse order. The stubs come first
 # so that a request for a server that does not exist yet fails at once.
-readonly ALL_SERVERS=(s3 gridftp rabbitmq rabbitmq4)
+readonly ALL_SERVERS=(s3 gridftp redis rabbitmq rabbitmq4)
 
 log() { printf 'with-servers: %s\n' "$*" >&2; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] -- CMD [ARGS...]
+usage: $0 [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
 Runs CMD with private test servers on loopback (see the comment in $0).
 EOF
   exit 2
@@ -81,6 +81,10 @@ stop_s3() { "$SCRIPT_DIR/s3.sh" stop "$1"; }
 start_gridftp() { "$SCRIPT_DIR/gridftp.sh" start "$1"; }
 stop_gridftp() { "$SCRIPT_DIR/gridftp.sh" stop "$1"; }
 
+# Redis (Debian's redis-server), for the worker-pool mode, see redis.sh.
+start_redis() { "$SCRIPT_DIR/redis.sh" start "$1"; }
+stop_redis() { "$SCRIPT_DIR/redis.sh" stop "$1"; }
+
 # ------------------------------------------------------------ arguments ---
 
 declare -A want=()
@@ -90,6 +94,7 @@ while (($#)); do
   --rabbitmq4) want[rabbitmq4]=1 ;;
   --s3) want[s3]=1 ;;
   --gridftp) want[gridftp]=1 ;;
+  --redis) want[redis]=1 ;;
   --)
     shift
     break

@@ -134,6 +134,11 @@ func (v *executorsView) Refresh() {
 	v.clampCursor(v.tableRows())
 }
 
+// defaultQueue is the executor's job queue by default (the settings'
+// amqp_queue); an executor on another queue, a worker pool above all, shows
+// its queue.
+const defaultQueue = "hyperflow.jobs"
+
 // note is the line under an executor: why it is lost, or its diagnosis.
 func (v *executorsView) note(x *state.ExecutorView) string {
 	if x.Lost {
@@ -356,6 +361,10 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 	}
 	if x.ConsumerTimeout > 0 && cells[11] != "" {
 		cells[11] += ", ack timeout " + fmtDur(x.ConsumerTimeout)
+	}
+	if x.Queue != "" && x.Queue != defaultQueue {
+		// A worker pool (or an executor on a queue of its own).
+		cells[11] = strings.TrimSuffix("queue "+x.Queue+", "+cells[11], ", ")
 	}
 }
 

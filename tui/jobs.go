@@ -495,6 +495,9 @@ func (v *jobsView) jobCells(j *state.JobView) {
 		}
 	}
 	cells[3] = j.Executable
+	if j.Name != "" {
+		cells[3] = j.Name + " (" + j.Executable + ")" // a worker-pool task
+	}
 	cells[4] = j.Hostname
 	if cells[4] == "" {
 		cells[4] = v.c.hosts[j.Executor] // learnt from its other jobs

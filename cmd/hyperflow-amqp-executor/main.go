@@ -53,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, w := range flags.Warnings {
 		log.Warn(w)
 	}
+	if cfg.WorkerPool {
+		return runWorkerPool(cfg, flags, log, stdout)
+	}
 	storages, err := storage.NewRegistry(cfg, log)
 	if err != nil {
 		log.Error("storage setup", "err", err)
@@ -80,34 +83,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// First SIGINT/SIGTERM: stop taking jobs and let running ones finish
 	// (up to shutdown_grace). A second one: kill them now (they are
 	// requeued).
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := onSignals(log, ex.Kill)
 	defer stop()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		sig := <-sigs
-		log.Info("stopping: no new jobs; running jobs may finish (signal again to stop them now)", "signal", sig.String())
-		stop()
-		sig = <-sigs
-		log.Warn("stopping now: running jobs are killed and go back to the queue", "signal", sig.String())
-		ex.Kill()
-	}()
 
-	if cfg.MetricsAddr != "" {
-		srv := &http.Server{Addr: cfg.MetricsAddr, Handler: met.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			log.Error("metrics endpoint", "addr", cfg.MetricsAddr, "err", err)
-			return 1
-		}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("metrics endpoint listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	stopMetrics, err := serveMetrics(cfg, met, log)
+	if err != nil {
+		log.Error("metrics endpoint", "addr", cfg.MetricsAddr, "err", err)
+		return 1
 	}
-	wdCtx, stopWatchdog := context.WithCancel(context.Background())
-	defer stopWatchdog()
-	go systemd.Watchdog(wdCtx, met.Healthy)
+	defer stopMetrics()
 
 	stopProfiles := startProfiles(log)
 	defer stopProfiles()
@@ -116,6 +100,53 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// serveMetrics serves /metrics and /healthz on metrics_addr (when set) and
+// pings the systemd watchdog while healthy; the function returned stops
+// both.
+func serveMetrics(cfg config.Settings, met *metrics.Metrics, log *slog.Logger) (func(), error) {
+	stops := []func(){}
+	if cfg.MetricsAddr != "" {
+		srv := &http.Server{Addr: cfg.MetricsAddr, Handler: met.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		go srv.Serve(ln)
+		stops = append(stops, func() { srv.Close() })
+		log.Info("metrics endpoint listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	go systemd.Watchdog(wdCtx, met.Healthy)
+	stops = append(stops, stopWatchdog)
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}, nil
+}
+
+// onSignals returns a context cancelled by the first SIGINT or SIGTERM
+// (stop taking work, let running work finish); the second one calls kill
+// (stop it now, it goes back to the queue). stop ends the watch.
+func onSignals(log *slog.Logger, kill func()) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		log.Info("stopping: no new jobs; running jobs may finish (signal again to stop them now)", "signal", sig.String())
+		cancel()
+		if sig, ok = <-sigs; ok {
+			log.Warn("stopping now: running jobs are killed and go back to the queue", "signal", sig.String())
+			kill()
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); close(sigs); cancel() }
 }
 
 // startProfiles writes a CPU profile to $HYPERFLOW_CPUPROFILE and a heap

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -61,6 +62,28 @@ func TestHelpVersionAndBadFile(t *testing.T) {
 	out, _ = exec.Command(binary, "../../examples/settings.yml", "--storage", "local", "--amqp-url", "amqp://127.0.0.1:1/", "--check").CombinedOutput()
 	if !strings.Contains(string(out), "ok    settings") || !strings.Contains(string(out), "FAIL  broker") {
 		t.Errorf("--check with the original settings file and no broker:\n%s", out)
+	}
+}
+
+// The worker-pool mode takes the Node listener's environment; its
+// settings are checked with errors naming them.
+func TestWorkerPoolSettings(t *testing.T) {
+	cmd := exec.Command(binary, "--worker-pool")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HF_VAR_NUMBER_OF_RETRIES=0"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "queue_name: must be set") ||
+		!strings.Contains(string(out), "number_of_retries: must be at least 1") {
+		t.Errorf("--worker-pool without QUEUE_NAME: %v\n%s", err, out)
+	}
+	cmd = exec.Command(binary, "--check")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "WORKER_POOL=1", "QUEUE_NAME=montage.mProject",
+		"RABBIT_HOSTNAME=guest:guest@127.0.0.1:1", "REDIS_URL=redis://127.0.0.1:1", "HF_VAR_WORK_DIR=" + t.TempDir()}
+	out, _ = cmd.CombinedOutput()
+	for _, want := range []string{"ok    settings", "FAIL  redis redis://127.0.0.1:1 answers", "FAIL  broker amqp://guest:***@127.0.0.1:1 reachable"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--check in worker-pool mode lacks %q:\n%s", want, out)
+		}
 	}
 }
 

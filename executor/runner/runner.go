@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -51,6 +52,11 @@ type Command struct {
 	// OnStart, when set, is called with the process id (which is also its
 	// process group id) once the command has started.
 	OnStart func(pid int)
+	// Stdout and Stderr, when set, also receive everything the command
+	// writes to its stdout and stderr (besides the tails), for example
+	// files. A write error there is ignored (the writer should keep it):
+	// it never stops the command or the tails.
+	Stdout, Stderr io.Writer
 }
 
 // Result is the outcome of Run.
@@ -166,8 +172,8 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		Args:        append([]string{c.Path}, c.Args...),
 		Env:         c.Env,
 		Dir:         c.Dir,
-		Stdout:      stdout,
-		Stderr:      stderr,
+		Stdout:      alsoTo(stdout, c.Stdout),
+		Stderr:      alsoTo(stderr, c.Stderr),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		// Bounds the wait for output pipes held by processes outside the
 		// group after the command exited (exec then closes them).
@@ -363,4 +369,25 @@ func isExecutableFile(file string) error {
 		return nil
 	}
 	return fs.ErrPermission
+}
+
+// alsoTo returns tail itself when extra is nil (so that exec copies into
+// it with Tail.ReadFrom), else a writer giving every write to both, the
+// errors of extra ignored.
+func alsoTo(tail *Tail, extra io.Writer) io.Writer {
+	if extra == nil {
+		return tail
+	}
+	return teeWriter{tail: tail, extra: extra}
+}
+
+type teeWriter struct {
+	tail  *Tail
+	extra io.Writer
+}
+
+func (w teeWriter) Write(p []byte) (int, error) {
+	w.tail.Write(p)
+	_, _ = w.extra.Write(p)
+	return len(p), nil
 }

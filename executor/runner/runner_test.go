@@ -464,3 +464,32 @@ func runnerProcessRunning(pid int) bool {
 	}
 	return stat[i+2] != 'Z' && stat[i+2] != 'X'
 }
+
+// failingWriter fails every write, as a full disk would.
+type failingWriter struct{ calls int }
+
+func (w *failingWriter) Write([]byte) (int, error) { w.calls++; return 0, errors.New("disk full") }
+
+// Stdout and Stderr writers get the whole output, beyond the tails, and a
+// writer that fails stops neither the command nor the tails.
+func TestRunAlsoWritesTo(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	res := Run(context.Background(), Command{Path: "sh", Args: []string{"-c", "printf 0123456789; printf abcdef >&2"},
+		TailSize: 4, Stdout: &out, Stderr: &errOut})
+	if res.ExitStatus != 0 || res.Err != nil {
+		t.Fatalf("Run() = status %d, err %v", res.ExitStatus, res.Err)
+	}
+	if out.String() != "0123456789" || errOut.String() != "abcdef" {
+		t.Errorf("writers got %q and %q, want the whole output", out.String(), errOut.String())
+	}
+	if res.Stdout != "6789" || res.Stderr != "cdef" {
+		t.Errorf("tails %q and %q, want %q and %q", res.Stdout, res.Stderr, "6789", "cdef")
+	}
+
+	bad := &failingWriter{}
+	res = Run(context.Background(), Command{Path: "sh", Args: []string{"-c", "printf a; sleep 0.05; printf b; exit 3"}, Stdout: bad})
+	if res.ExitStatus != 3 || res.Stdout != "ab" || bad.calls == 0 {
+		t.Errorf("with a failing writer: status %d, stdout %q, %d writes; want 3, \"ab\", some", res.ExitStatus, res.Stdout, bad.calls)
+	}
+}

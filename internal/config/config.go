@@ -30,6 +30,12 @@ const (
 	DefaultLogFormat         = "text"
 	DefaultEventsExchange    = "hyperflow.events"
 	DefaultMaxMessageSize    = 16 << 20
+
+	// Worker-pool mode: the Node listener's defaults.
+	DefaultRedisURL         = "redis://127.0.0.1:6379"
+	DefaultFileWatchRetries = 10
+	DefaultTaskAttempts     = 1
+	DefaultBackoffSeed      = 10
 )
 
 // Cloud holds the S3 settings (YAML section cloud_storage). A job's
@@ -116,6 +122,44 @@ type Settings struct {
 	MaxDeliveries      int           `yaml:"max_deliveries"`       // 0 = no limit
 	QueueType          string        `yaml:"queue_type"`           // "" = no argument
 	DeadLetterExchange string        `yaml:"dead_letter_exchange"` // "" = no argument
+
+	// Worker-pool mode (executor/workerpool), a drop-in for HyperFlow's
+	// Node job listener: the settings below are read only in that mode, and
+	// their environment variables are the listener's, so that a worker image
+	// swaps the command and keeps its environment.
+	WorkerPool bool   `yaml:"worker_pool"`
+	PoolQueue  string `yaml:"queue_name"` // the task type's queue (QUEUE_NAME)
+	// RabbitHostname is user:password@host:port/vhost; the broker URL is
+	// "amqp://" + it. Empty: amqp_url is used.
+	RabbitHostname Secret `yaml:"rabbit_hostname"`
+	RedisURL       Secret `yaml:"redis_url"`
+	Prefetch       int    `yaml:"rabbit_prefetch_size"` // AMQP prefetch, 0 = threads
+	// WorkDir is the shared working directory; "" = /work_dir if it
+	// exists, else the current directory.
+	WorkDir   string `yaml:"work_dir"`
+	InputDir  string `yaml:"input_dir"`  // where workflow inputs are, "" = WorkDir
+	OutputDir string `yaml:"output_dir"` // where workflow outputs go, "" = WorkDir
+	// LogDir holds the tasks' stdout and stderr files; "" = WorkDir/logs-hf.
+	LogDir            string `yaml:"log_dir"`
+	WaitForInputFiles bool   `yaml:"wait_for_input_files"`
+	FileWatchRetries  int    `yaml:"file_watch_num_retries"`
+	// TaskAttempts is how many times a failing command is run in all
+	// (HF_VAR_NUMBER_OF_RETRIES), with a random pause of up to
+	// BackoffSeed * min(attempt, 5) seconds between two.
+	TaskAttempts int    `yaml:"number_of_retries"`
+	BackoffSeed  int    `yaml:"backoff_seed"`
+	NodeName     string `yaml:"node_name"` // HF_LOG_NODE_NAME: shown as the hostname
+	PodName      string `yaml:"pod_name"`  // HF_LOG_POD_NAME: logged
+}
+
+// PoolBrokerURL is the broker URL of the worker-pool mode: amqp:// followed by
+// RabbitHostname when it is set (as the Node listener builds it), else
+// the executor's amqp_url.
+func (s Settings) PoolBrokerURL() Secret {
+	if s.RabbitHostname != "" {
+		return Secret("amqp://" + s.RabbitHostname.Reveal())
+	}
+	return s.AMQPURL
 }
 
 // QueueArgs returns the opt-in arguments of the job queue declaration (nil
@@ -157,6 +201,10 @@ func Default() Settings {
 		MaxMessageSize:    DefaultMaxMessageSize,
 		MaxDeliveries:     5,
 		ProgressInterval:  5 * time.Second,
+		RedisURL:          DefaultRedisURL,
+		FileWatchRetries:  DefaultFileWatchRetries,
+		TaskAttempts:      DefaultTaskAttempts,
+		BackoffSeed:       DefaultBackoffSeed,
 	}
 }
 
@@ -243,6 +291,9 @@ func (s Settings) Validate() error {
 	if err := checkHTTPURL(s.PLGData.Endpoint); err != nil {
 		add("plgdata.endpoint", "%v", err)
 	}
+	if s.WorkerPool {
+		errs = append(errs, s.validatePool()...)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -303,6 +354,53 @@ func checkHTTPURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("must be an http:// or https:// URL, got %q", redact.URL(raw))
+	}
+	return nil
+}
+
+// validate checks the worker-pool settings (only in that mode).
+func (s Settings) validatePool() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if strings.TrimSpace(s.PoolQueue) == "" {
+		add("queue_name", "must be set in worker-pool mode (the Node listener's QUEUE_NAME)")
+	}
+	if s.RabbitHostname != "" {
+		if err := checkAMQPURL(s.PoolBrokerURL().Reveal()); err != nil {
+			add("rabbit_hostname", "must be user:password@host:port/vhost: %v", err)
+		}
+	}
+	if err := checkRedisURL(s.RedisURL.Reveal()); err != nil {
+		add("redis_url", "%v", err)
+	}
+	if s.Prefetch < 0 {
+		add("rabbit_prefetch_size", "must be 0 (as threads) or more, got %d", s.Prefetch)
+	}
+	if s.FileWatchRetries < 0 {
+		add("file_watch_num_retries", "must not be negative, got %d", s.FileWatchRetries)
+	}
+	if s.TaskAttempts < 1 {
+		add("number_of_retries", "must be at least 1 (the number of attempts in all), got %d", s.TaskAttempts)
+	}
+	if s.BackoffSeed < 0 {
+		add("backoff_seed", "must not be negative, got %d", s.BackoffSeed)
+	}
+	return errs
+}
+
+// checkRedisURL checks a redis:// or rediss:// URL without quoting it.
+func checkRedisURL(raw string) error {
+	if raw == "" {
+		return errors.New("must not be empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a valid URL: %s", redact.URL(raw))
+	}
+	if (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return fmt.Errorf("must be redis://host:port or rediss://host:port, got %s", redact.URL(raw))
 	}
 	return nil
 }

@@ -62,6 +62,29 @@
 //	plgdata.endpoint                     PLGDATA_ENDPOINT       -                     https://data.plgrid.pl
 //	gridftp.proxy                        X509_USER_PROXY        -                     none
 //
+// Worker-pool mode (executor/workerpool), under the environment variables
+// of HyperFlow's Node job listener; read only when worker_pool is true:
+//
+//	worker_pool             WORKER_POOL                    --worker-pool             false
+//	queue_name              QUEUE_NAME                     --queue-name              required in the mode
+//	rabbit_hostname         RABBIT_HOSTNAME                --rabbit-hostname         "" = amqp_url (else amqp:// + it)
+//	redis_url               REDIS_URL                      --redis-url               redis://127.0.0.1:6379
+//	rabbit_prefetch_size    RABBIT_PREFETCH_SIZE           --prefetch                0 = threads
+//	work_dir                HF_VAR_WORK_DIR                --work-dir                /work_dir if it exists, else the current directory
+//	input_dir               HF_VAR_INPUT_DIR               --input-dir               none
+//	output_dir              HF_VAR_OUTPUT_DIR              --output-dir              none
+//	log_dir                 HF_VAR_LOG_DIR                 --log-dir                 <work_dir>/logs-hf
+//	wait_for_input_files    HF_VAR_WAIT_FOR_INPUT_FILES    --wait-for-input-files    false
+//	file_watch_num_retries  HF_VAR_FILE_WATCH_NUM_RETRIES  --file-watch-num-retries  10
+//	number_of_retries       HF_VAR_NUMBER_OF_RETRIES       --number-of-retries       1 (attempts in all)
+//	backoff_seed            HF_VAR_BACKOFF_SEED            --backoff-seed            10 (seconds)
+//	node_name               HF_LOG_NODE_NAME               --node-name               none
+//	pod_name                HF_LOG_POD_NAME                --pod-name                none
+//
+// In that mode threads, when not set, is the prefetch (1 when that is not
+// set either), as the listener runs as many tasks as it prefetches. A
+// boolean flag given alone (--worker-pool) means true.
+//
 // Durations are Go durations ("90s", "1h30m") or plain numbers of seconds.
 // Load also recognises --help (-h), --version and --check, and reports them
 // in Flags, together with the --help text (Flags.Usage).

@@ -14,17 +14,18 @@ import (
 var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // applyFile reads the settings file at path over s.
-func applyFile(s *Settings, path string, getenv func(string) string, warn func(string)) error {
+// Every key it sets is marked in given (nil: not recorded).
+func applyFile(s *Settings, path string, getenv func(string) string, warn func(string), given map[string]bool) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read settings file: %w", err)
 	}
-	return applyYAML(s, path, src, getenv, warn)
+	return applyYAML(s, path, src, getenv, warn, given)
 }
 
 // applyYAML renders the templates of src, parses it and stores every
 // setting it sets in s. name is the file name used in errors and warnings.
-func applyYAML(s *Settings, name string, src []byte, getenv func(string) string, warn func(string)) error {
+func applyYAML(s *Settings, name string, src []byte, getenv func(string) string, warn func(string), given map[string]bool) error {
 	rendered, err := renderTemplates(name, src, getenv)
 	if err != nil {
 		return err
@@ -52,7 +53,10 @@ func applyYAML(s *Settings, name string, src []byte, getenv func(string) string,
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s:%d: expected a mapping of settings (key: value), got %s", name, root.Line, kindName(root))
 	}
-	d := fileDecoder{name: name, s: s, warn: warn, byKey: map[string]*setting{}}
+	if given == nil {
+		given = map[string]bool{}
+	}
+	d := fileDecoder{name: name, s: s, warn: warn, byKey: map[string]*setting{}, given: given}
 	table := settingTable()
 	for i := range table {
 		d.byKey[table[i].key] = &table[i]
@@ -65,6 +69,7 @@ type fileDecoder struct {
 	s     *Settings
 	warn  func(string)
 	byKey map[string]*setting
+	given map[string]bool
 }
 
 // mapping decodes the pairs of a mapping node whose keys are under prefix
@@ -110,6 +115,7 @@ func (d *fileDecoder) mapping(n *yaml.Node, prefix string) error {
 		if err := st.set(d.s, v.Value); err != nil {
 			return fmt.Errorf("%s:%d: %s: %w", d.name, v.Line, key, err)
 		}
+		d.given[key] = true
 		if key == "cloud_storage.provider" && !strings.EqualFold(v.Value, "AWS") {
 			d.warn(fmt.Sprintf("%s:%d: cloud_storage.provider %q is ignored: only S3 (AWS) is supported", d.name, v.Line, v.Value))
 		}

@@ -12,7 +12,7 @@ func loadYAML(t *testing.T, src string, env map[string]string) (Settings, []stri
 	t.Helper()
 	s := Default()
 	var warnings []string
-	err := applyYAML(&s, "settings.yml", []byte(src), envMap(env), func(w string) { warnings = append(warnings, w) })
+	err := applyYAML(&s, "settings.yml", []byte(src), envMap(env), func(w string) { warnings = append(warnings, w) }, nil)
 	return s, warnings, err
 }
 

@@ -62,6 +62,10 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Settings
 	for i := range table {
 		if table[i].flag != "" {
 			fs.StringVar(&values[i], table[i].flag, "", table[i].desc)
+			if _, isBool := table[i].field(&s).(*bool); isBool {
+				// --worker-pool alone means true; --worker-pool=false works too.
+				fs.Lookup(table[i].flag).NoOptDefVal = "true"
+			}
 		}
 	}
 
@@ -83,8 +87,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Settings
 	}
 
 	warn := func(w string) { fl.Warnings = append(fl.Warnings, w) }
+	given := map[string]bool{} // keys set by the file, the environment or a flag
 	if fl.File != "" {
-		if err := applyFile(&s, fl.File, getenv, warn); err != nil {
+		if err := applyFile(&s, fl.File, getenv, warn, given); err != nil {
 			return s, fl, err
 		}
 	}
@@ -100,6 +105,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Settings
 		if err := st.set(&s, v); err != nil {
 			return s, fl, fmt.Errorf("environment variable %s: %w", st.env, err)
 		}
+		given[st.key] = true
 		if st.onEnv != nil {
 			st.onEnv(&s)
 		}
@@ -112,6 +118,10 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Settings
 		if err := st.set(&s, values[i]); err != nil {
 			return s, fl, fmt.Errorf("flag --%s: %w", st.flag, err)
 		}
+		given[st.key] = true
+	}
+	if s.WorkerPool {
+		resolvePoolThreads(&s, given["threads"], warn)
 	}
 
 	if (s.Cloud.AccessKeyID == "") != (s.Cloud.SecretAccessKey == "") {
@@ -137,12 +147,40 @@ func usage(def Settings) string {
 		"  -h, --help     show this help and exit\n" +
 		"      --version  print the version and exit\n" +
 		"      --check    load and validate the settings, then exit\n\n")
-	b.WriteString("Settings:\n")
-
 	table := settingTable()
-	rows := [][]string{{"FLAG", "ENV", "YAML KEY", "DEFAULT"}}
+	var common, pool []*setting
 	for i := range table {
-		st := &table[i]
+		if table[i].pool {
+			pool = append(pool, &table[i])
+		} else {
+			common = append(common, &table[i])
+		}
+	}
+	b.WriteString("Settings:\n")
+	writeSettingRows(&b, common, def)
+	b.WriteString("\nWorker-pool mode (the environment of HyperFlow's Node job listener):\n")
+	writeSettingRows(&b, pool, def)
+	return b.String()
+}
+
+// resolvePoolThreads gives the worker-pool mode the Node listener's
+// concurrency when threads was not set: the prefetch (RABBIT_PREFETCH_SIZE),
+// 1 when that is not set either; the prefetch defaults to threads.
+func resolvePoolThreads(s *Settings, threadsGiven bool, warn func(string)) {
+	if !threadsGiven {
+		s.Threads = max(s.Prefetch, 1)
+	}
+	if s.Prefetch > 0 && s.Prefetch < s.Threads {
+		warn(fmt.Sprintf("rabbit_prefetch_size %d is below threads %d: at most %d tasks run at once",
+			s.Prefetch, s.Threads, s.Prefetch))
+	}
+}
+
+// writeSettingRows writes one aligned row per setting (flag, env, YAML key,
+// default) followed by its description.
+func writeSettingRows(b *strings.Builder, settings []*setting, def Settings) {
+	rows := [][]string{{"FLAG", "ENV", "YAML KEY", "DEFAULT"}}
+	for _, st := range settings {
 		flag, env, dflt := "-", "-", st.def
 		if st.flag != "" {
 			flag = "--" + st.flag
@@ -173,8 +211,7 @@ func usage(def Settings) string {
 		}
 		b.WriteString("\n")
 		if i > 0 {
-			b.WriteString("      " + table[i-1].desc + "\n")
+			b.WriteString("      " + settings[i-1].desc + "\n")
 		}
 	}
-	return b.String()
 }

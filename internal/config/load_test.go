@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -166,6 +167,22 @@ func everySetting() []input {
 		{"max_deliveries", "MAX_DELIVERIES", "max-deliveries", "9", func(s *Settings) { s.MaxDeliveries = 9 }},
 		{"queue_type", "QUEUE_TYPE", "queue-type", "quorum", func(s *Settings) { s.QueueType = "quorum" }},
 		{"dead_letter_exchange", "DEAD_LETTER_EXCHANGE", "dead-letter-exchange", "dlx", func(s *Settings) { s.DeadLetterExchange = "dlx" }},
+		// worker_pool also needs queue_name (see poolEnv) and sets threads to 1.
+		{"worker_pool", "WORKER_POOL", "worker-pool", "true", func(s *Settings) { s.WorkerPool, s.PoolQueue, s.Threads = true, "q", 1 }},
+		{"queue_name", "QUEUE_NAME", "queue-name", "montage.mProject", func(s *Settings) { s.PoolQueue = "montage.mProject" }},
+		{"rabbit_hostname", "RABBIT_HOSTNAME", "rabbit-hostname", "u:p@rmq:5672", func(s *Settings) { s.RabbitHostname = "u:p@rmq:5672" }},
+		{"redis_url", "REDIS_URL", "redis-url", "redis://:pw@redis:6380/1", func(s *Settings) { s.RedisURL = "redis://:pw@redis:6380/1" }},
+		{"rabbit_prefetch_size", "RABBIT_PREFETCH_SIZE", "prefetch", "4", func(s *Settings) { s.Prefetch = 4 }},
+		{"work_dir", "HF_VAR_WORK_DIR", "work-dir", "/wd", func(s *Settings) { s.WorkDir = "/wd" }},
+		{"input_dir", "HF_VAR_INPUT_DIR", "input-dir", "/in", func(s *Settings) { s.InputDir = "/in" }},
+		{"output_dir", "HF_VAR_OUTPUT_DIR", "output-dir", "/out", func(s *Settings) { s.OutputDir = "/out" }},
+		{"log_dir", "HF_VAR_LOG_DIR", "log-dir", "/logs", func(s *Settings) { s.LogDir = "/logs" }},
+		{"wait_for_input_files", "HF_VAR_WAIT_FOR_INPUT_FILES", "wait-for-input-files", "1", func(s *Settings) { s.WaitForInputFiles = true }},
+		{"file_watch_num_retries", "HF_VAR_FILE_WATCH_NUM_RETRIES", "file-watch-num-retries", "3", func(s *Settings) { s.FileWatchRetries = 3 }},
+		{"number_of_retries", "HF_VAR_NUMBER_OF_RETRIES", "number-of-retries", "2", func(s *Settings) { s.TaskAttempts = 2 }},
+		{"backoff_seed", "HF_VAR_BACKOFF_SEED", "backoff-seed", "0", func(s *Settings) { s.BackoffSeed = 0 }},
+		{"node_name", "HF_LOG_NODE_NAME", "node-name", "node-7", func(s *Settings) { s.NodeName = "node-7" }},
+		{"pod_name", "HF_LOG_POD_NAME", "pod-name", "pod-x", func(s *Settings) { s.PodName = "pod-x" }},
 		{"cloud_storage.provider", "", "", "AWS", func(s *Settings) { s.Cloud.Provider = "AWS" }},
 		{"cloud_storage.aws_access_key_id", "AWS_ACCESS_KEY_ID", "", "AKIA1", func(s *Settings) { s.Cloud.AccessKeyID = "AKIA1" }},
 		{"cloud_storage.aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "", "sk1", func(s *Settings) { s.Cloud.SecretAccessKey = "sk1" }},
@@ -186,15 +203,26 @@ func yamlFor(key, value string) string {
 	return key + ": " + value + "\n"
 }
 
+// poolEnv is the environment a setting needs besides itself: the
+// worker-pool mode is only valid with its queue.
+func poolEnv(key string) map[string]string {
+	if key == "worker_pool" {
+		return map[string]string{"QUEUE_NAME": "q"}
+	}
+	return nil
+}
+
 func TestLoadEverySettingFromEachSource(t *testing.T) {
 	for _, in := range everySetting() {
 		t.Run(in.key+"/file", func(t *testing.T) {
-			got, _, err := Load([]string{writeFile(t, yamlFor(in.key, in.raw))}, nil, nil)
+			got, _, err := Load([]string{writeFile(t, yamlFor(in.key, in.raw))}, envMap(poolEnv(in.key)), nil)
 			checkLoaded(t, got, err, in.want)
 		})
 		if in.env != "" {
 			t.Run(in.key+"/env", func(t *testing.T) {
-				got, _, err := Load(nil, envMap(map[string]string{in.env: in.raw}), nil)
+				env := map[string]string{in.env: in.raw}
+				maps.Copy(env, poolEnv(in.key))
+				got, _, err := Load(nil, envMap(env), nil)
 				checkLoaded(t, got, err, func(s *Settings) {
 					in.want(s)
 					switch in.env {
@@ -208,15 +236,31 @@ func TestLoadEverySettingFromEachSource(t *testing.T) {
 		}
 		if in.flag != "" {
 			t.Run(in.key+"/flag", func(t *testing.T) {
-				got, _, err := Load([]string{"--" + in.flag, in.raw}, nil, nil)
+				args := []string{"--" + in.flag, in.raw}
+				if _, isBool := settingByKey(t, in.key).field(&Settings{}).(*bool); isBool {
+					args = args[:1] // a boolean flag alone means true
+				}
+				got, _, err := Load(args, envMap(poolEnv(in.key)), nil)
 				checkLoaded(t, got, err, in.want)
 			})
 			t.Run(in.key+"/flag=", func(t *testing.T) {
-				got, _, err := Load([]string{"--" + in.flag + "=" + in.raw}, nil, nil)
+				got, _, err := Load([]string{"--" + in.flag + "=" + in.raw}, envMap(poolEnv(in.key)), nil)
 				checkLoaded(t, got, err, in.want)
 			})
 		}
 	}
+}
+
+func settingByKey(t *testing.T, key string) *setting {
+	t.Helper()
+	table := settingTable()
+	for i := range table {
+		if table[i].key == key {
+			return &table[i]
+		}
+	}
+	t.Fatalf("no setting %q", key)
+	return nil
 }
 
 func checkLoaded(t *testing.T, got Settings, err error, change func(*Settings)) {

@@ -18,6 +18,7 @@ type setting struct {
 	desc  string // one line for --help
 	def   string // how --help shows the default, "" to print Default()'s value
 	lower bool   // lower-case the value (log level and format)
+	pool  bool   // a setting of the worker-pool mode (its own part of --help)
 	// field returns a pointer to the setting in s: *string, *Secret, *int,
 	// *time.Duration or *bool.
 	field func(s *Settings) any
@@ -158,6 +159,96 @@ func settingTable() []setting {
 			key: "dead_letter_exchange", env: "DEAD_LETTER_EXCHANGE", flag: "dead-letter-exchange", def: "none",
 			desc:  "opt-in x-dead-letter-exchange of the job queue; the engine must declare it the same way",
 			field: func(s *Settings) any { return &s.DeadLetterExchange },
+		},
+		{
+			key: "worker_pool", env: "WORKER_POOL", flag: "worker-pool",
+			pool:  true,
+			desc:  "worker-pool mode: a drop-in for HyperFlow's Node job listener (the settings below, its environment)",
+			field: func(s *Settings) any { return &s.WorkerPool },
+		},
+		{
+			key: "queue_name", env: "QUEUE_NAME", flag: "queue-name", def: "none",
+			pool:  true,
+			desc:  "the task type's queue",
+			field: func(s *Settings) any { return &s.PoolQueue },
+		},
+		{
+			key: "rabbit_hostname", env: "RABBIT_HOSTNAME", flag: "rabbit-hostname", def: "none (amqp_url)",
+			pool:  true,
+			desc:  "broker as user:password@host:port/vhost (amqp:// is prefixed); overrides amqp_url",
+			field: func(s *Settings) any { return &s.RabbitHostname },
+		},
+		{
+			key: "redis_url", env: "REDIS_URL", flag: "redis-url",
+			pool:  true,
+			desc:  "Redis the completions are written to (redis:// or rediss://)",
+			field: func(s *Settings) any { return &s.RedisURL },
+		},
+		{
+			key: "rabbit_prefetch_size", env: "RABBIT_PREFETCH_SIZE", flag: "prefetch", def: "0 (threads)",
+			pool:  true,
+			desc:  "AMQP prefetch; threads defaults to it (1 when neither is set)",
+			field: func(s *Settings) any { return &s.Prefetch },
+		},
+		{
+			key: "work_dir", env: "HF_VAR_WORK_DIR", flag: "work-dir", def: "/work_dir or the current dir",
+			pool:  true,
+			desc:  "the shared working directory tasks run in",
+			field: func(s *Settings) any { return &s.WorkDir },
+		},
+		{
+			key: "input_dir", env: "HF_VAR_INPUT_DIR", flag: "input-dir", def: "none",
+			pool:  true,
+			desc:  "directory of the workflow inputs (args naming one are rewritten)",
+			field: func(s *Settings) any { return &s.InputDir },
+		},
+		{
+			key: "output_dir", env: "HF_VAR_OUTPUT_DIR", flag: "output-dir", def: "none",
+			pool:  true,
+			desc:  "directory of the workflow outputs",
+			field: func(s *Settings) any { return &s.OutputDir },
+		},
+		{
+			key: "log_dir", env: "HF_VAR_LOG_DIR", flag: "log-dir", def: "<work_dir>/logs-hf",
+			pool:  true,
+			desc:  "directory of the tasks' stdout and stderr files",
+			field: func(s *Settings) any { return &s.LogDir },
+		},
+		{
+			key: "wait_for_input_files", env: "HF_VAR_WAIT_FOR_INPUT_FILES", flag: "wait-for-input-files",
+			pool:  true,
+			desc:  "wait until a task's input files exist before running it",
+			field: func(s *Settings) any { return &s.WaitForInputFiles },
+		},
+		{
+			key: "file_watch_num_retries", env: "HF_VAR_FILE_WATCH_NUM_RETRIES", flag: "file-watch-num-retries",
+			pool:  true,
+			desc:  "checks of the input files after the first before the task fails",
+			field: func(s *Settings) any { return &s.FileWatchRetries },
+		},
+		{
+			key: "number_of_retries", env: "HF_VAR_NUMBER_OF_RETRIES", flag: "number-of-retries",
+			pool:  true,
+			desc:  "attempts in all of a command that exits non-zero",
+			field: func(s *Settings) any { return &s.TaskAttempts },
+		},
+		{
+			key: "backoff_seed", env: "HF_VAR_BACKOFF_SEED", flag: "backoff-seed",
+			pool:  true,
+			desc:  "seconds; the pause before attempt n+1 is random below seed*min(n,5)",
+			field: func(s *Settings) any { return &s.BackoffSeed },
+		},
+		{
+			key: "node_name", env: "HF_LOG_NODE_NAME", flag: "node-name", def: "none",
+			pool:  true,
+			desc:  "the node's name, shown as the hostname in events",
+			field: func(s *Settings) any { return &s.NodeName },
+		},
+		{
+			key: "pod_name", env: "HF_LOG_POD_NAME", flag: "pod-name", def: "none",
+			pool:  true,
+			desc:  "the pod's name, logged",
+			field: func(s *Settings) any { return &s.PodName },
 		},
 		{
 			key: "cloud_storage.provider", def: "AWS",

@@ -133,6 +133,7 @@ type wireEvent struct {
 
 	Executable  string `json:"executable"`
 	Redelivered *bool  `json:"redelivered"`
+	Name        string `json:"name"` // job.started of a worker-pool task
 
 	Time  *float64 `json:"time"`
 	Bytes *int64   `json:"bytes"`

@@ -470,3 +470,17 @@ func TestLateStartWithProgress(t *testing.T) {
 		t.Errorf("lp4 = %+v", lp4)
 	}
 }
+
+// A worker pool's executor shows its queue, and its tasks their name in
+// the workflow (executor/workerpool).
+func TestWorkerPoolTasks(t *testing.T) {
+	m := setup(t, state.Options{}, "workerpool.jsonl")
+	j, ok := m.Job("hf1:1:2:1")
+	if !ok || j.Name != "mProject" || j.Executable != "mProject" || j.ExitStatus != 137 || j.State != state.StateFailed {
+		t.Errorf("task = %+v", j)
+	}
+	xs := m.Executors()
+	if len(xs) != 1 || xs[0].Queue != "montage.mProject" || xs[0].Storage != "shared" {
+		t.Errorf("executors = %+v", xs)
+	}
+}

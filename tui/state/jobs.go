@@ -16,6 +16,7 @@ type job struct {
 	thread     string
 	threadN    int64
 	executable string
+	name       string // a worker-pool task's name in the workflow
 
 	state      JobState
 	phase      string
@@ -419,6 +420,9 @@ func (m *model) noteEvent(e *event, j *job, key string, num int64) {
 	j.lastTS = max(j.lastTS, e.ts)
 	j.lastRecv = max(j.lastRecv, e.recv)
 	j.hbMiss = 0
+	if j.name == "" && e.w.Name != "" {
+		j.name = m.str(e.w.Name)
+	}
 	if j.executable == "" && e.w.Executable != "" {
 		j.executable = m.str(e.w.Executable)
 	}
@@ -685,6 +689,7 @@ func (m *model) jobView(j *job) JobView {
 		Hostname:    j.exec.hostname,
 		Thread:      j.thread,
 		Executable:  j.executable,
+		Name:        j.name,
 		State:       j.state,
 		Phase:       j.phase,
 		PhaseSince:  tsTime(j.phaseSince),

@@ -277,6 +277,9 @@ type JobView struct {
 	Hostname   string
 	Thread     string
 	Executable string
+	// Name is a worker-pool task's name in the workflow (job.started's
+	// name), "" for the executor's jobs.
+	Name string
 
 	State      JobState
 	Phase      string    // current phase of a running job; "" once finished

@@ -24,6 +24,9 @@ const (
 	// AMQPURLVar holds the private broker's URL, e.g.
 	// amqp://guest:guest@127.0.0.1:40641/.
 	AMQPURLVar = "HYPERFLOW_TEST_AMQP_URL"
+	// RedisURLVar holds the private Redis server's URL, e.g.
+	// redis://127.0.0.1:40642 (scripts/redis.sh, with-servers.sh --redis).
+	RedisURLVar = "HYPERFLOW_TEST_REDIS_URL"
 	// RequireVar, when true, turns a missing server into a test failure.
 	RequireVar = "HYPERFLOW_TEST_REQUIRE_SERVERS"
 )
@@ -35,6 +38,13 @@ const (
 func AMQPURL(t testing.TB) string {
 	t.Helper()
 	return Require(t, AMQPURLVar)
+}
+
+// RedisURL returns the private Redis server's URL from
+// HYPERFLOW_TEST_REDIS_URL, or skips or fails the test as AMQPURL does.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return Require(t, RedisURLVar)
 }
 
 // Require is AMQPURL for any variable, e.g.
