@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,4 +162,22 @@ func BenchmarkEncodeJobFinished(b *testing.B) {
 			PutBuffer(bp)
 		}
 	})
+}
+
+// TestAppendJSONGoldens: the wire contract's golden events (testdata/events,
+// when present) decoded and encoded again by AppendJSON give the same JSON
+// as json.Marshal.
+func TestAppendJSONGoldens(t *testing.T) {
+	files, _ := filepath.Glob("testdata/events/*.json")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Event
+		if err := json.Unmarshal(data, &e); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		sameAsMarshal(t, f, &e, e.AppendJSON)
+	}
 }
