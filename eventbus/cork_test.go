@@ -2,10 +2,18 @@ package eventbus
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // countingConn records the writes that reach the socket.
@@ -76,5 +84,67 @@ func TestCorkFailedFlushFailsLaterWrites(t *testing.T) {
 	inner.fail = nil
 	if _, err := c.Write([]byte("later")); !errors.Is(err, boom) {
 		t.Fatalf("write after a failed flush = %v, want %v", err, boom)
+	}
+}
+
+// TestCorkUnderTLS: amqp091 puts TLS on top of the corked socket; records
+// written while corked reach the peer, in order, at uncork.
+func TestCorkUnderTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	a, b := net.Pipe()
+	sock := &corkConn{Conn: a}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := tls.Client(sock, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	server := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{pair}})
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		var all []byte
+		for len(all) < len("onetwothree") {
+			n, err := server.Read(buf)
+			if err != nil {
+				break
+			}
+			all = append(all, buf[:n]...)
+		}
+		got <- string(all)
+	}()
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	sock.cork()
+	client.Write([]byte("one"))
+	client.Write([]byte("two"))
+	select {
+	case s := <-got:
+		t.Fatalf("the peer read %q while corked", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+	client.Write([]byte("three"))
+	if err := sock.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "onetwothree" {
+			t.Fatalf("the peer read %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing reached the peer after uncork")
 	}
 }

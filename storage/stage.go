@@ -273,14 +273,16 @@ func (st Staging) Out(ctx context.Context, s Session, dir string, names []string
 	names = uniqueNames(names)
 	srcs := make([]string, len(names))
 	var size int64
+	root, rootErr := filepath.EvalSymlinks(dir) // once, not per output
 	for i, name := range names {
-		src, err := OutputPath(dir, name)
+		if rootErr != nil {
+			root = "" // outputFile says what is wrong with dir, or with name first
+		}
+		src, n, err := outputFile(root, dir, name)
 		if err != nil {
 			return 0, fmt.Errorf("stage out %s: %w", name, err)
 		}
-		if fi, err := os.Stat(src); err == nil {
-			size += fi.Size()
-		}
+		size += n
 		srcs[i] = src
 	}
 	if tr != nil {
@@ -303,32 +305,41 @@ func (st Staging) Out(ctx context.Context, s Session, dir string, names []string
 // OutputPath checks that the output name exists in dir as a regular file
 // that does not resolve outside dir, and returns its path.
 func OutputPath(dir, name string) (string, error) {
+	p, _, err := outputFile("", dir, name)
+	return p, err
+}
+
+// outputFile is OutputPath that also returns the file's size; root is dir
+// with its symlinks resolved, "" to resolve it here (callers checking many
+// outputs resolve it once).
+func outputFile(root, dir, name string) (string, int64, error) {
 	p, err := inside(dir, name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("output file %s was not produced by the command (or is a dangling symlink)", name)
+		return "", 0, fmt.Errorf("output file %s was not produced by the command (or is a dangling symlink)", name)
 	}
 	if err != nil {
-		return "", fmt.Errorf("resolve output file: %w", err)
+		return "", 0, fmt.Errorf("resolve output file: %w", err)
 	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", fmt.Errorf("resolve work directory: %w", err)
+	if root == "" {
+		if root, err = filepath.EvalSymlinks(dir); err != nil {
+			return "", 0, fmt.Errorf("resolve work directory: %w", err)
+		}
 	}
 	if !within(root, real) {
-		return "", fmt.Errorf("output file %s resolves to %s, outside the work directory: refused", name, real)
+		return "", 0, fmt.Errorf("output file %s resolves to %s, outside the work directory: refused", name, real)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", fmt.Errorf("output file: %w", err)
+		return "", 0, fmt.Errorf("output file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("output file %s is not a regular file (%s)", name, fi.Mode().Type())
+		return "", 0, fmt.Errorf("output file %s is not a regular file (%s)", name, fi.Mode().Type())
 	}
-	return real, nil
+	return real, fi.Size(), nil
 }
 
 // inside joins dir and a relative name and checks the result stays in dir.

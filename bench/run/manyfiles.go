@@ -15,6 +15,7 @@ import (
 type manyFiles struct {
 	DelayMS     float64 `json:"delay_ms"`
 	Concurrency int     `json:"concurrency"`
+	Also        int     `json:"also,omitempty"`
 	Reps        int     `json:"reps"`
 	Sets        []struct {
 		Name  string `json:"name"`
@@ -119,10 +120,19 @@ func (b *bench) stagingMany(ctx context.Context) {
 					r.Goal, r.Cmp, r.Verdict = "ratio ≥ 0.90", r.Cmp+" (goal ≥ 0.90)", verdict(ev/sv >= 0.9)
 				}
 				b.rep.add(r)
+				if d.Also > 0 && dirn == "both" {
+					way := fmt.Sprintf("executor-%d", d.Also)
+					if a, ok := secs(way, dirn); ok {
+						av := mult * mb / a
+						b.rep.add(row{Section: sec, Figure: fmt.Sprintf("%s, %s: staging_concurrency %d vs s5cmd", label, name, d.Also),
+							Unit: "MB/s", Value: ptr(av), Baseline: ptr(sv), Ratio: ptr(av / sv), Cmp: fmt.Sprintf("%.2f", av/sv),
+							Verdict: verdictInfo, Note: "for information: the setting raised"})
+					}
+				}
 			}
 		}
 		// The spread of every way, for judging the medians.
-		for _, way := range []string{"executor", "sequential", "s5cmd"} {
+		for _, way := range []string{"executor", "sequential", "s5cmd", fmt.Sprintf("executor-%d", d.Also)} {
 			text := ""
 			for _, dirn := range []string{"out", "in"} {
 				if i, ok := fig[figKey{set.Name, dirn, way}]; ok {
