@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,17 +42,25 @@ type pidfdWatch struct {
 	rc syscall.RawConn
 }
 
+var (
+	pidfdProbe    sync.Once
+	pidfdProbeErr error
+)
+
 // newPidfdWatch takes over fd, a pidfd of the command (-1: none). On error
 // fd is closed and the caller falls back to chanWatch.
 func newPidfdWatch(fd int) (*pidfdWatch, error) {
 	if fd < 0 {
 		return nil, errors.New("no pidfd")
 	}
-	// Probe: waitid on a pidfd needs Linux 5.4.
-	var info unix.Siginfo
-	if err := waitidNoHang(fd, &info); err != nil {
+	// Probe, once per process: waitid on a pidfd needs Linux 5.4.
+	pidfdProbe.Do(func() {
+		var info unix.Siginfo
+		pidfdProbeErr = waitidNoHang(fd, &info)
+	})
+	if pidfdProbeErr != nil {
 		syscall.Close(fd)
-		return nil, err
+		return nil, pidfdProbeErr
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
@@ -99,15 +108,7 @@ func (w *pidfdWatch) exited() bool {
 
 func (w *pidfdWatch) wait(ctx context.Context, deadline time.Time) waitResult {
 	for {
-		if w.exited() {
-			return waitExited
-		}
-		if ctx != nil && ctx.Err() != nil {
-			return waitCanceled
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return waitDeadline
-		}
+		// Read's callback checks the exit first, before any wait.
 		w.f.SetReadDeadline(deadline)
 		var interrupted chan struct{}
 		var stop func() bool
@@ -128,6 +129,15 @@ func (w *pidfdWatch) wait(ctx context.Context, deadline time.Time) waitResult {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			// Not expected from a pidfd in the poller; do not spin.
 			return chanWait(ctx, deadline, w.exited)
+		}
+		if w.exited() {
+			return waitExited
+		}
+		if ctx != nil && ctx.Err() != nil {
+			return waitCanceled
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return waitDeadline
 		}
 	}
 }
