@@ -41,7 +41,7 @@ ensure_s5cmd() {
       if ! (cd "$tmp" &&
         printf 'module s5cmdbuild\n\ngo 1.24\n\nrequire github.com/peak/s5cmd/v2 %s\n' "$S5CMD_VERSION" >go.mod &&
         printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/peak/s5cmd/v2"\n' >tools.go &&
-        go mod tidy && GOFLAGS=-mod=mod go build -o "$tmp/s5cmd" github.com/peak/s5cmd/v2) >>"$tmp/log" 2>&1; then
+        go mod tidy && GOFLAGS=-mod=mod go build -ldflags "-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION" -o "$tmp/s5cmd" github.com/peak/s5cmd/v2) >>"$tmp/log" 2>&1; then
         echo "bench.sh: s5cmd could not be installed; its comparison is skipped:" >&2
         tail -5 "$tmp/log" >&2
         rm -rf "$tmp"
