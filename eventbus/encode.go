@@ -22,6 +22,9 @@ import (
 // json.Marshal(e) gives. Like json.Marshal it refuses NaN and infinite
 // numbers (the error is a *json.UnsupportedValueError).
 func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	if !encoderCurrent {
+		return appendMarshal(b, e)
+	}
 	var w jsonWriter
 	w.b = b
 	w.str(`{"executor":`, e.Executor)
@@ -96,6 +99,9 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 // AppendJSON appends the JSON encoding of r to b, byte for byte what
 // json.Marshal(r) gives.
 func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
+	if !encoderCurrent {
+		return appendMarshal(b, r)
+	}
 	var w jsonWriter
 	w.b = b
 	w.int(`{"exit_status":`, int64(r.ExitStatus))
@@ -109,6 +115,49 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 	}
 	w.b = append(w.b, '}')
 	return w.b, w.err
+}
+
+// encodedFields are the fields, in order, the hand-written encoder knows of
+// each type. When a type has others (a field added without its line in
+// AppendJSON), encoderCurrent is false and AppendJSON falls back to
+// json.Marshal, so that no field is ever lost; encode_test.go fails then.
+var encodedFields = map[reflect.Type][]string{
+	reflect.TypeFor[Event](): {"Executor", "Timestamp", "Type", "ID", "Job", "Thread", "Hostname", "Threads",
+		"Storage", "Version", "Queue", "Busy", "JobsDone", "JobsFailed", "Running", "Interval", "ConsumerTimeout",
+		"Reason", "Draining", "Phase", "Elapsed", "BytesTotal", "RSS", "CPU", "Executable", "Redelivered",
+		"Time", "Bytes", "ExitStatus", "Metrics", "Exceptions", "StderrTail"},
+	reflect.TypeFor[RunningJob](): {"ID", "Thread", "Phase", "Since", "Executable", "Deadline"},
+	reflect.TypeFor[Timestamps](): {"JobStarted", "StageInStarted", "StageInFinished", "ExecutionStarted",
+		"ExecutionFinished", "StageOutStarted", "StageOutFinished", "JobFinished"},
+	reflect.TypeFor[Metrics](): {"Executor", "Thread", "Hostname", "Timestamps", "StageIn", "Execution",
+		"StageOut", "InputSize", "OutputSize", "CPUUser", "CPUSystem", "MaxRSS"},
+	reflect.TypeFor[Reply](): {"ExitStatus", "Stdout", "Stderr", "Exceptions", "Metrics"},
+}
+
+var encoderCurrent = encoderMatches()
+
+// encoderMatches reports whether every type has exactly the fields of
+// encodedFields, in that order.
+func encoderMatches() bool {
+	for t, names := range encodedFields {
+		if t.NumField() != len(names) {
+			return false
+		}
+		for i, n := range names {
+			if t.Field(i).Name != n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func appendMarshal(b []byte, v any) ([]byte, error) {
+	out, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, out...), nil
 }
 
 // Buffers are pooled encoding buffers for events: Get one, append to it,

@@ -65,6 +65,13 @@ func sameAsMarshal[T any](t *testing.T, name string, v *T, appendJSON func([]byt
 // TestAppendJSONEveryField sets every field at once (several seeds), then
 // each field alone (the others at their zero value: omitempty).
 func TestAppendJSONEveryField(t *testing.T) {
+	if !encoderCurrent {
+		t.Errorf("a field was added to %v without its line in AppendJSON and in encodedFields (encode.go): "+
+			"AppendJSON falls back to json.Marshal until then", reflect.TypeFor[Event]())
+	}
+	saved := encoderCurrent
+	encoderCurrent = true // the hand-written encoder is what is tested here
+	defer func() { encoderCurrent = saved }()
 	for seed := range 6 {
 		var e Event
 		fill(reflect.ValueOf(&e).Elem(), seed)
