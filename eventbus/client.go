@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ const DefaultExchange = "hyperflow.events"
 // is lost, Done is closed and the owner builds a new Client.
 type Client struct {
 	conn *amqp.Connection
+	sock *corkConn // the connection's socket, nil when not dialled by DialNamed
 	log  *slog.Logger
 
 	mu  sync.Mutex // serialises confirmed publishes so confirms match publish order
@@ -87,12 +89,23 @@ func DialWith(rawURL string, o DialOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to broker %s: %w", where, err)
 	}
+	var sock *corkConn
+	dial := amqp.DefaultDial(dialTimeout)
 	cfg := amqp.Config{
 		Heartbeat:       10 * time.Second,
 		Locale:          "en_US",
 		Properties:      amqp.Table{"connection_name": name},
-		Dial:            amqp.DefaultDial(dialTimeout),
 		TLSClientConfig: tlsCfg,
+		// The socket gets a cork, for batches (cork.go); amqp091 puts
+		// TLS, if any, on top of it.
+		Dial: func(network, addr string) (net.Conn, error) {
+			c, err := dial(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			sock = &corkConn{Conn: c}
+			return sock, nil
+		},
 	}
 	conn, err := amqp.DialConfig(rawURL, cfg)
 	if err != nil {
@@ -103,6 +116,7 @@ func DialWith(rawURL string, o DialOptions) (*Client, error) {
 		return nil, fmt.Errorf("connect to broker %s: %w", where, err)
 	}
 	c.server = conn.Properties
+	c.sock = sock
 	return c, nil
 }
 
@@ -261,11 +275,71 @@ func (c *Client) Publish(ctx context.Context, exchange, key string, msg amqp.Pub
 	return nil
 }
 
+// Outgoing is one message of a batch (PublishBatch, PublishConfirmed).
+type Outgoing struct {
+	Exchange, Key string
+	Msg           amqp.Publishing
+}
+
+// PublishBatch sends msgs on the events channel like Publish, in their
+// order, in one write to the socket (the client otherwise writes every
+// message on its own). It stops at the first failure. The bodies are not
+// kept: the caller may reuse them once it returns.
+func (c *Client) PublishBatch(ctx context.Context, msgs []Outgoing) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if c.blocked.Load() {
+		return ErrBlocked
+	}
+	c.corkSock()
+	err := c.publishEvents(ctx, msgs)
+	if uerr := c.uncorkSock(); err == nil && uerr != nil {
+		err = fmt.Errorf("publish: %w", uerr)
+	}
+	return err
+}
+
+func (c *Client) publishEvents(ctx context.Context, msgs []Outgoing) error {
+	for i := range msgs {
+		m := &msgs[i]
+		if err := c.ev.PublishWithContext(ctx, m.Exchange, m.Key, false, false, m.Msg); err != nil {
+			return fmt.Errorf("publish to %q with key %q: %w", m.Exchange, m.Key, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) corkSock() {
+	if c.sock != nil {
+		c.sock.cork()
+	}
+}
+
+func (c *Client) uncorkSock() error {
+	if c.sock != nil {
+		return c.sock.uncork()
+	}
+	return nil
+}
+
 // PublishConfirmed sends msg and waits until the broker confirmed it.
-func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+// Events given as before are published first (best effort, as Publish:
+// their failure, or the broker's flow control, does not stop msg), in the
+// same write to the socket as msg.
+func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing, before ...Outgoing) error {
+	c.corkSock()
+	if len(before) > 0 && !c.blocked.Load() {
+		if err := c.publishEvents(ctx, before); err != nil {
+			c.log.Debug("events before a reply not published", "err", err)
+		}
+	}
 	c.mu.Lock()
 	dc, err := c.pub.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
 	c.mu.Unlock()
+	if uerr := c.uncorkSock(); err == nil && uerr != nil {
+		err = uerr
+	}
 	if err != nil {
 		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, err)
 	}

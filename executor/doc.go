@@ -17,6 +17,7 @@
 //	handle.go    one delivery: admit, run safely, reply, settle, events
 //	pipeline.go  one job: work directory, stage in, run, stage out
 //	running.go   running jobs: heartbeats, phases, deadlines, redeliveries
+//	events.go    job events: held, then published in batches; the events setting
 //	progress.go  job.progress reports (bytes in flight, rss and cpu)
 //	tracker.go   correlation ids of running and finished jobs
 //	link.go      the current broker client, shared by job goroutines
@@ -26,8 +27,10 @@
 // # Goroutines and what they own
 //
 // Run owns the connection loop and the consumer channel and hands each
-// delivery to a job goroutine with a free slot. A job goroutine owns its
-// jobRun and settles its own deliveries. The heartbeat goroutine only reads
+// delivery to the worker goroutine of a free slot (one per slot, for the
+// executor's life: consumer.go). While it runs a job, a worker owns its
+// jobRun and settles its deliveries. A job's events are held on the jobRun
+// and published in batches (events.go). The heartbeat goroutine only reads
 // the shared counters and the running table (atomics and Executor.mu). The
 // tracker has its own lock; link its own. Progress reports run from a timer
 // armed per job, on the job's own data.

@@ -20,10 +20,13 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
-// publisher is what the executor needs of the broker connection.
+// publisher is what the executor needs of the broker connection. None of
+// its methods keeps a message's body after it returns: the executor reuses
+// the buffers.
 type publisher interface {
 	Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error
-	PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error
+	PublishBatch(ctx context.Context, msgs []eventbus.Outgoing) error
+	PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing, before ...eventbus.Outgoing) error
 }
 
 // Params are the executor's collaborators.
@@ -100,8 +103,9 @@ type Executor struct {
 
 	jobCtx context.Context // running jobs; cancelled by Kill
 	kill   context.CancelFunc
-	slots  chan int
-	jobs   sync.WaitGroup
+	slots  chan int             // free slots
+	work   []chan amqp.Delivery // by slot-1: the slot's worker takes its job there (consumer.go)
+	jobs   sync.WaitGroup       // running jobs
 
 	busy         atomic.Int32
 	jobsDone     atomic.Int64
@@ -190,6 +194,8 @@ func (e *Executor) Run(ctx context.Context) error {
 	release := e.claimTmpDir()
 	defer release()
 
+	stopWorkers := e.startWorkers()
+
 	hbCtx, stopHeartbeat := context.WithCancel(context.Background())
 	var hb sync.WaitGroup
 	hb.Go(func() { e.heartbeat(hbCtx) })
@@ -227,15 +233,16 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 	e.draining.Store(true)
 	if e.link.current() != nil {
-		e.emit(context.Background(), nil, e.drainingEvent(reason))
+		e.emitExecutor(context.Background(), e.drainingEvent(reason))
 	}
 	if e.waitJobs() {
 		reason += "; running jobs killed after the shutdown grace period and requeued"
 	}
+	stopWorkers()
 	stopHeartbeat()
 	hb.Wait()
 	if client := e.link.current(); client != nil {
-		e.emit(context.Background(), nil, &eventbus.Event{Type: eventbus.TypeExecutorStopped, Reason: reason})
+		e.emitExecutor(context.Background(), &eventbus.Event{Type: eventbus.TypeExecutorStopped, Reason: reason})
 		client.Close()
 	}
 	e.log.Info("executor stopped", "executor", e.id, "reason", reason,

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -32,16 +33,28 @@ type recorder struct {
 	msgs []published
 }
 
+// The executor reuses a message's body once the publisher returns: the
+// recorder keeps a copy.
 func (r *recorder) Publish(_ context.Context, exchange, key string, msg amqp.Publishing) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	msg.Body = bytes.Clone(msg.Body)
 	r.msgs = append(r.msgs, published{false, exchange, key, msg})
 	return nil
 }
 
-func (r *recorder) PublishConfirmed(_ context.Context, exchange, key string, msg amqp.Publishing) error {
+func (r *recorder) PublishBatch(ctx context.Context, msgs []eventbus.Outgoing) error {
+	for _, m := range msgs {
+		r.Publish(ctx, m.Exchange, m.Key, m.Msg)
+	}
+	return nil
+}
+
+func (r *recorder) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing, before ...eventbus.Outgoing) error {
+	r.PublishBatch(ctx, before)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	msg.Body = bytes.Clone(msg.Body)
 	r.msgs = append(r.msgs, published{true, exchange, key, msg})
 	return nil
 }

@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -38,7 +36,7 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 	e.setRunning(r, eventbus.RunningJob{ID: r.id, Thread: int64(slot), Phase: eventbus.PhaseStageIn,
 		Since: eventbus.Timestamp(started), Executable: executable, Deadline: e.deadline(started)})
 	defer e.clearRunning(r)
-	e.emit(ctx, r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
+	e.emit(r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
 		Redelivered: eventbus.Ptr(d.Redelivered)})
 
 	if refusal != nil {
@@ -54,6 +52,7 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		// Killed by a shutdown: not answered, back to the queue for
 		// another executor (or this one after a restart).
 		e.log.Warn("job killed by shutdown; its delivery goes back to the queue", "job", r.id)
+		e.flushNow(context.Background(), r)
 		e.settle(d, e.track.finish(d.CorrelationId, false), settleRequeue)
 		return
 	}
@@ -74,13 +73,14 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 	if r.reply.ExitStatus != 0 {
 		fin.StderrTail = lastBytes(r.reply.Stderr, stderrTailSize)
 	}
-	e.emit(ctx, r, fin)
+	e.emit(r, fin)
 	e.log.Info("job finished", "job", r.id, "thread", slot, "executable", executable,
 		"exit_status", r.reply.ExitStatus, "stage_in_s", r.metrics.StageIn, "execution_s", r.metrics.Execution,
 		"stage_out_s", r.metrics.StageOut, "input_bytes", r.metrics.InputSize, "output_bytes", r.metrics.OutputSize)
 
-	// Answer, then acknowledge only once the reply is confirmed.
-	if err := e.reply(ctx, d, &r.reply); err != nil {
+	// Answer (in the same write as the job's last events), then
+	// acknowledge only once the reply is confirmed.
+	if err := e.reply(ctx, d, r); err != nil {
 		e.log.Error("reply not sent: the job goes back to the queue", "job", r.id, "err", err)
 		e.settle(d, e.track.finish(d.CorrelationId, false), settleRequeue)
 		return
@@ -175,59 +175,41 @@ func (e *Executor) settle(d amqp.Delivery, extra []amqp.Delivery, how settleHow)
 	}
 }
 
-// reply publishes the job's reply to its reply_to queue and waits for the
-// broker's confirmation, across reconnections, until ctx is done.
-func (e *Executor) reply(ctx context.Context, d amqp.Delivery, rep *eventbus.Reply) error {
+// reply publishes the job's reply to its reply_to queue, after the job's
+// held events, and waits for the broker's confirmation, across
+// reconnections, until ctx is done.
+func (e *Executor) reply(ctx context.Context, d amqp.Delivery, r *jobRun) error {
+	r.ps.mu.Lock()
+	events, release := e.takeHeld(r)
+	r.ps.mu.Unlock()
+	defer release()
 	if d.ReplyTo == "" {
 		e.log.Warn("job has no reply_to: the result is only in events", "job", d.CorrelationId)
+		e.eventError(e.pub.PublishBatch(ctx, events), len(events))
 		return nil
 	}
-	body, err := json.Marshal(rep)
+	bp := eventbus.GetBuffer()
+	defer eventbus.PutBuffer(bp)
+	body, err := r.reply.AppendJSON(*bp)
 	if err != nil {
+		e.eventError(e.pub.PublishBatch(ctx, events), len(events))
 		return fmt.Errorf("encode reply: %w", err)
 	}
+	*bp = body
 	return e.pub.PublishConfirmed(ctx, "", d.ReplyTo, amqp.Publishing{
 		ContentType:   "application/json",
 		CorrelationId: d.CorrelationId,
 		DeliveryMode:  amqp.Persistent,
 		Timestamp:     time.Now(),
 		Body:          body,
-	})
+	}, events...)
 }
 
-// emit publishes an event, best effort: a failed publish is logged and never
-// fails the job. r is nil for executor events.
-func (e *Executor) emit(ctx context.Context, r *jobRun, ev *eventbus.Event) {
-	if r != nil {
-		r.ps.mu.Lock()
-		defer r.ps.mu.Unlock()
-	}
-	e.publishEvent(ctx, r, ev)
-}
-
-// publishEvent is emit without the job's event lock (held by the caller).
-func (e *Executor) publishEvent(ctx context.Context, r *jobRun, ev *eventbus.Event) {
-	ev.Executor = e.id
-	ev.Timestamp = eventbus.Timestamp(time.Now())
-	if r != nil {
-		ev.ID, ev.Job, ev.Thread = r.id, r.id, int64(r.slot)
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		e.log.Warn("encode event", "type", ev.Type, "err", err)
-		return
-	}
-	err = e.pub.Publish(ctx, e.cfg.EventsExchange, ev.RoutingKey(), amqp.Publishing{
-		ContentType: "application/json",
-		Body:        body,
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, errNotConnected), errors.Is(err, eventbus.ErrBlocked):
-		e.log.Debug("event dropped", "type", ev.Type, "err", err)
-	default:
-		e.log.Warn("publish event", "type", ev.Type, "err", err)
-	}
+// emit holds a job event until the job's next flush (events.go).
+func (e *Executor) emit(r *jobRun, ev *eventbus.Event) {
+	r.ps.mu.Lock()
+	defer r.ps.mu.Unlock()
+	e.hold(r, ev)
 }
 
 // lastBytes returns at most n bytes of the end of s, cut at a rune start.

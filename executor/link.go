@@ -71,16 +71,31 @@ func (l *link) Publish(ctx context.Context, exchange, key string, msg amqp.Publi
 	return c.Publish(ctx, exchange, key, msg)
 }
 
-// PublishConfirmed sends msg and waits for the broker's confirmation; when
+// PublishBatch sends events on the current connection, if any (best
+// effort), in one write.
+func (l *link) PublishBatch(ctx context.Context, msgs []eventbus.Outgoing) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	c := l.current()
+	if c == nil {
+		return errNotConnected
+	}
+	return c.PublishBatch(ctx, msgs)
+}
+
+// PublishConfirmed sends the events before (best effort, only on the first
+// attempt) and msg, and waits for the broker's confirmation of msg; when
 // the connection is lost meanwhile it waits for the next one and sends
-// again, until ctx is done.
-func (l *link) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+// msg again, until ctx is done.
+func (l *link) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing, before ...eventbus.Outgoing) error {
 	for {
 		c, err := l.wait(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.PublishConfirmed(ctx, exchange, key, msg)
+		err = c.PublishConfirmed(ctx, exchange, key, msg, before...)
+		before = nil
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

@@ -27,6 +27,7 @@ type jobRun struct {
 	job         *job.Job
 	storage     string // the backend's name, once known
 	ps          phaseState
+	held        []heldEvent // events not published yet (events.go), under ps.mu
 	metrics     eventbus.Metrics
 	reply       eventbus.Reply
 }
@@ -82,12 +83,12 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 		start := time.Now()
 		r.metrics.Timestamps.StageInStarted = eventbus.Timestamp(start)
 		e.enterPhase(ctx, r, eventbus.PhaseStageIn, &eventbus.Event{Type: eventbus.TypeStageInStarted}, tr)
-		n, err := storage.StageIn(ctx, sess, dir, job.InputFiles, tr)
+		n, err := storage.Staging{Concurrency: e.cfg.StagingConcurrency, Transfer: tr}.In(ctx, sess, dir, job.InputFiles)
 		end := time.Now()
 		r.metrics.Timestamps.StageInFinished = eventbus.Timestamp(end)
 		r.metrics.StageIn = end.Sub(start).Seconds()
 		r.metrics.InputSize = n
-		e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeStageInFinished,
+		e.leavePhase(r, &eventbus.Event{Type: eventbus.TypeStageInFinished,
 			Time: eventbus.Ptr(r.metrics.StageIn), Bytes: eventbus.Ptr(n)})
 		if err != nil {
 			fail(eventbus.ExitJobError, err)
@@ -123,7 +124,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	r.reply.Stdout = res.Stdout
 	r.reply.Stderr = res.Stderr
 	m := r.metrics
-	e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
+	e.leavePhase(r, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
 		ExitStatus: eventbus.Ptr(res.ExitStatus), Time: eventbus.Ptr(m.Execution), Metrics: &m})
 	if res.ExitStatus != 0 {
 		r.reply.Exceptions = append(r.reply.Exceptions, commandError(res))
@@ -146,12 +147,12 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	start := time.Now()
 	r.metrics.Timestamps.StageOutStarted = eventbus.Timestamp(start)
 	e.enterPhase(ctx, r, eventbus.PhaseStageOut, &eventbus.Event{Type: eventbus.TypeStageOutStarted}, tr)
-	n, err := storage.StageOut(ctx, sess, dir, job.OutputFiles, tr)
+	n, err := storage.Staging{Concurrency: e.cfg.StagingConcurrency, Transfer: tr}.Out(ctx, sess, dir, job.OutputFiles)
 	end := time.Now()
 	r.metrics.Timestamps.StageOutFinished = eventbus.Timestamp(end)
 	r.metrics.StageOut = end.Sub(start).Seconds()
 	r.metrics.OutputSize = n
-	e.leavePhase(ctx, r, &eventbus.Event{Type: eventbus.TypeStageOutFinished,
+	e.leavePhase(r, &eventbus.Event{Type: eventbus.TypeStageOutFinished,
 		Time: eventbus.Ptr(r.metrics.StageOut), Bytes: eventbus.Ptr(n)})
 	if err != nil {
 		fail(eventbus.ExitJobError, err)

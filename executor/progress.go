@@ -31,21 +31,24 @@ type phaseState struct {
 	stopped  bool              // the job ended: no more progress events
 }
 
-// enterPhase starts a phase and publishes its started event.
+// enterPhase starts a phase and publishes its started event, with the
+// events held before it: the phase takes time.
 func (e *Executor) enterPhase(ctx context.Context, r *jobRun, phase string, ev *eventbus.Event, tr *storage.Transfer) {
 	r.ps.mu.Lock()
 	defer r.ps.mu.Unlock()
 	r.ps.phase, r.ps.since, r.ps.transfer = phase, time.Now(), tr
 	e.setPhase(r, phase)
-	e.publishEvent(ctx, r, ev)
+	e.hold(r, ev)
+	e.flush(ctx, r)
 }
 
-// leavePhase ends the phase and publishes its finished event.
-func (e *Executor) leavePhase(ctx context.Context, r *jobRun, ev *eventbus.Event) {
+// leavePhase ends the phase and holds its finished event for the next
+// flush.
+func (e *Executor) leavePhase(r *jobRun, ev *eventbus.Event) {
 	r.ps.mu.Lock()
 	defer r.ps.mu.Unlock()
 	r.ps.phase, r.ps.transfer = "", nil
-	e.publishEvent(ctx, r, ev)
+	e.hold(r, ev)
 }
 
 // startProgress publishes job.progress every ProgressInterval while the job
@@ -53,7 +56,7 @@ func (e *Executor) leavePhase(ctx context.Context, r *jobRun, ev *eventbus.Event
 // returned function stops it; no progress event follows its return.
 func (e *Executor) startProgress(ctx context.Context, r *jobRun) (stop func()) {
 	every := e.cfg.ProgressInterval
-	if every <= 0 {
+	if every <= 0 || !e.wantEvent(eventbus.TypeJobProgress) {
 		return func() {}
 	}
 	var t *time.Timer
@@ -102,7 +105,8 @@ func (e *Executor) progressEvent(ctx context.Context, r *jobRun) bool {
 		rss, cpu := groupUsage(int(pid))
 		ev.RSS, ev.CPU = eventbus.Ptr(rss), eventbus.Ptr(cpu)
 	}
-	e.publishEvent(ctx, r, ev)
+	e.hold(r, ev)
+	e.flush(ctx, r)
 	return true
 }
 

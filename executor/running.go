@@ -41,7 +41,7 @@ func (e *Executor) heartbeat(ctx context.Context) {
 			return
 		case now := <-t.C:
 			e.lastTick.Store(now.UnixNano())
-			e.emit(ctx, nil, e.heartbeatEvent())
+			e.emitExecutor(ctx, e.heartbeatEvent())
 		}
 	}
 }

@@ -10,6 +10,8 @@
 # its rows say "skipped (no S3 server)". Builds the commands (make build)
 # and the bench programs first. FLAGS go to bench/run, e.g. --reps 3,
 # --skip staging,monitor, --cloud-size 256MiB; see go run ./bench/run -h.
+# The staging-many comparison uses s5cmd, installed on first use into
+# ${HYPERFLOW_CACHE:-~/.cache/hyperflow}/bin (HYPERFLOW_S5CMD to give one).
 
 set -euo pipefail
 
@@ -21,7 +23,42 @@ if [[ -z "${HYPERFLOW_TEST_AMQP_URL:-}" ]]; then
   exit 2
 fi
 
+# ensure_s5cmd prints the path of s5cmd (the staging-many comparison),
+# installing the pinned version into the cache first when it is not there:
+# `go install`, or, when the module proxy refuses the module's version list
+# (which go install reads for deprecations), the same version built from a
+# throw-away module that requires it. Nothing is printed when both fail.
+readonly S5CMD_VERSION="v2.3.0"
+ensure_s5cmd() {
+  local cache="${HYPERFLOW_CACHE:-$HOME/.cache/hyperflow}/bin"
+  local bin="$cache/s5cmd-$S5CMD_VERSION"
+  if [[ ! -x "$bin" ]]; then
+    mkdir -p "$cache"
+    local tmp
+    tmp="$(mktemp -d "$cache/.install.XXXXXX")"
+    echo "bench.sh: installing s5cmd $S5CMD_VERSION into $cache (go install)" >&2
+    if ! GOBIN="$tmp" go install "github.com/peak/s5cmd/v2@$S5CMD_VERSION" >"$tmp/log" 2>&1; then
+      if ! (cd "$tmp" &&
+        printf 'module s5cmdbuild\n\ngo 1.24\n\nrequire github.com/peak/s5cmd/v2 %s\n' "$S5CMD_VERSION" >go.mod &&
+        printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/peak/s5cmd/v2"\n' >tools.go &&
+        go mod tidy && GOFLAGS=-mod=mod go build -ldflags "-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION" -o "$tmp/s5cmd" github.com/peak/s5cmd/v2) >>"$tmp/log" 2>&1; then
+        echo "bench.sh: s5cmd could not be installed; its comparison is skipped:" >&2
+        tail -5 "$tmp/log" >&2
+        rm -rf "$tmp"
+        return 0
+      fi
+    fi
+    mv "$tmp/s5cmd" "$bin"
+    rm -rf "$tmp"
+  fi
+  echo "$bin"
+}
+
 make -s --no-print-directory build
+if [[ -z "${HYPERFLOW_S5CMD:-}" ]]; then
+  HYPERFLOW_S5CMD="$(ensure_s5cmd)"
+  export HYPERFLOW_S5CMD
+fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/hyperflow-bench-bin.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/bench-run" ./bench/run

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -62,7 +64,20 @@ const (
 	// cloudAbortTimeout bounds the abort of a failed multipart upload, done
 	// with a fresh context so it happens even after the job was cancelled.
 	cloudAbortTimeout = 30 * time.Second
+	// CloudMultipartUploads is how many multipart uploads (files over
+	// CloudPartSize) the executor runs at a time, whatever the staging
+	// concurrency: each holds about 4 * CloudPartSize of buffers. Smaller
+	// files go in one PutObject streamed from the file, without a buffer.
+	CloudMultipartUploads = 2
+	// cloudIdleConnsPerHost keeps enough connections to the S3 server
+	// open for staging_concurrency files at a time, each fetching up to
+	// CloudDownloadConcurrency ranges (the SDK's default keeps 10).
+	cloudIdleConnsPerHost = 128
 )
+
+// cloudMultipart bounds the multipart uploads in flight (see
+// CloudMultipartUploads).
+var cloudMultipart = make(chan struct{}, CloudMultipartUploads)
 
 // Cloud is the "cloud" storage (alias "s3"): it downloads a job's inputs
 // from, and uploads its outputs to, an S3 bucket (AWS or an S3-compatible
@@ -221,6 +236,10 @@ func newCloudClient(ctx context.Context, cfg config.Cloud) (*cloudClient, error)
 	if cfg.Region != "" {
 		load = append(load, awsconfig.WithRegion(cfg.Region))
 	}
+	load = append(load, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = cloudIdleConnsPerHost
+		t.MaxIdleConnsPerHost = cloudIdleConnsPerHost
+	})))
 	if cfg.AccessKeyID != "" {
 		load = append(load, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey.Reveal(), "")))
@@ -366,9 +385,11 @@ func (s *cloudSession) Get(ctx context.Context, name, dst string) (int64, error)
 	return n, nil
 }
 
-// Put uploads the local file src to the object prefix+name: in one PUT up
-// to CloudPartSize, else as a multipart upload of CloudPartSize parts sent
-// CloudUploadConcurrency at a time. A failed multipart upload is aborted.
+// Put uploads the local file src to the object prefix+name: up to
+// CloudPartSize in one PutObject streamed from the file (no buffer: many
+// small files can go at once), else as a multipart upload of CloudPartSize
+// parts sent CloudUploadConcurrency at a time, at most CloudMultipartUploads
+// such uploads at once. A failed multipart upload is aborted.
 func (s *cloudSession) Put(ctx context.Context, name, src string) (int64, error) {
 	key := s.key(name)
 	f, err := os.Open(src)
@@ -381,11 +402,27 @@ func (s *cloudSession) Put(ctx context.Context, name, src string) (int64, error)
 		return 0, err
 	}
 	start := time.Now()
-	if _, err := s.cl.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(key),
-		Body:   f,
-	}); err != nil {
+	if fi.Size() <= CloudPartSize {
+		_, err = s.cl.s3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.bucket),
+			Key:           aws.String(key),
+			Body:          f,
+			ContentLength: aws.Int64(fi.Size()),
+		})
+	} else {
+		select {
+		case cloudMultipart <- struct{}{}:
+		case <-ctx.Done():
+			return 0, newCloudError("upload", s.bucket, key, context.Cause(ctx))
+		}
+		_, err = s.cl.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+			Bucket: aws.String(s.bucket),
+			Key:    aws.String(key),
+			Body:   f,
+		})
+		<-cloudMultipart
+	}
+	if err != nil {
 		return 0, newCloudError("upload", s.bucket, key, err)
 	}
 	s.log.Debug("s3 upload", "bucket", s.bucket, "key", key, "bytes", fi.Size(), "duration", time.Since(start))

@@ -101,7 +101,7 @@ func NewPLGData(cfg config.PLGData, log *slog.Logger) *PLGData {
 		ResponseHeaderTimeout: plgHeaderTimeout,
 		ExpectContinueTimeout: plgContinueTimeout,
 		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConnsPerHost:   32, // staging_concurrency files at a time (HTTP/1.1)
 		ForceAttemptHTTP2:     true,
 	}
 	return &PLGData{

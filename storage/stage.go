@@ -7,31 +7,46 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 )
 
 // partialPrefix marks a file being downloaded; it is renamed to its real name
 // only once complete, so a failed download leaves nothing half-written.
 const partialPrefix = ".hf-partial-"
 
+// DefaultConcurrency is how many files of a job StageIn and StageOut move
+// at a time (the staging_concurrency setting's default).
+const DefaultConcurrency = config.DefaultStagingConcurrency
+
 // Transfer follows the bytes a staging has moved so far, for progress
 // reports from another goroutine. The zero value is ready; a nil *Transfer
 // is allowed everywhere and counts nothing.
 type Transfer struct {
-	done    atomic.Int64           // bytes of the files finished
-	partial atomic.Pointer[string] // download in progress (its size counts)
-	total   atomic.Int64           // bytes to move, -1 when unknown
+	done  atomic.Int64 // bytes of the files finished
+	total atomic.Int64 // bytes to move, -1 when unknown
+
+	mu       sync.Mutex
+	partials map[string]struct{} // downloads in progress (their sizes count)
 }
 
-// Bytes returns the bytes moved so far, including the part of the file
+// Bytes returns the bytes moved so far, including the parts of the files
 // being downloaded.
 func (t *Transfer) Bytes() int64 {
 	if t == nil {
 		return 0
 	}
 	n := t.done.Load()
-	if p := t.partial.Load(); p != nil {
-		if fi, err := os.Stat(*p); err == nil {
+	t.mu.Lock()
+	partials := make([]string, 0, len(t.partials))
+	for p := range t.partials {
+		partials = append(partials, p)
+	}
+	t.mu.Unlock()
+	for _, p := range partials {
+		if fi, err := os.Stat(p); err == nil {
 			n += fi.Size()
 		}
 	}
@@ -46,128 +61,285 @@ func (t *Transfer) Total() int64 {
 	return t.total.Load()
 }
 
-func (t *Transfer) fileDone(n int64) {
-	if t != nil {
-		t.done.Add(n)
-		t.partial.Store(nil)
+// fileDone counts a finished file of n bytes; partial, when not "", is its
+// download that is no longer in progress.
+func (t *Transfer) fileDone(partial string, n int64) {
+	if t == nil {
+		return
+	}
+	t.done.Add(n)
+	if partial != "" {
+		t.mu.Lock()
+		delete(t.partials, partial)
+		t.mu.Unlock()
 	}
 }
 
 func (t *Transfer) downloading(path string) {
-	if t != nil {
-		t.partial.Store(&path)
+	if t == nil {
+		return
 	}
+	t.mu.Lock()
+	if t.partials == nil {
+		t.partials = map[string]struct{}{}
+	}
+	t.partials[path] = struct{}{}
+	t.mu.Unlock()
 }
 
-// StageIn downloads names from s into dir, creating subdirectories as needed,
-// and returns the bytes moved. Names must already be validated relative names.
-// A failed file stops staging; its partial download is removed.
+// Staging moves a job's files: Concurrency of them at a time (at most; 0
+// or less means 1), following the bytes in Transfer (nil: not followed).
+//
+// Whatever the concurrency, the guarantees are those of one file at a
+// time: a download is written under a partial name and renamed only once
+// complete, so a failed or cancelled one leaves nothing; the bytes counted
+// are those of the files moved, each once (a name given twice is moved
+// once); the first file that fails stops the staging: no file is started
+// after it, those in flight are cancelled (and cleaned up by their
+// backend), and the error names it. StageIn and StageOut return only when
+// every transfer they started has ended.
+type Staging struct {
+	Concurrency int
+	Transfer    *Transfer
+}
+
+// StageIn downloads names from s into dir, DefaultConcurrency at a time;
+// see Staging.In.
 func StageIn(ctx context.Context, s Session, dir string, names []string, tr *Transfer) (int64, error) {
+	return Staging{Concurrency: DefaultConcurrency, Transfer: tr}.In(ctx, s, dir, names)
+}
+
+// StageOut uploads names from dir to s, DefaultConcurrency at a time; see
+// Staging.Out.
+func StageOut(ctx context.Context, s Session, dir string, names []string, tr *Transfer) (int64, error) {
+	return Staging{Concurrency: DefaultConcurrency, Transfer: tr}.Out(ctx, s, dir, names)
+}
+
+// In downloads names from s into dir, creating subdirectories as needed,
+// and returns the bytes moved. Names must already be validated relative
+// names. A failed file stops staging; its partial download is removed.
+func (st Staging) In(ctx context.Context, s Session, dir string, names []string) (int64, error) {
+	tr := st.Transfer
 	if tr != nil {
 		tr.total.Store(-1)
 	}
-	var total int64
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("stage in %s: %w", name, err)
-		}
-		n, err := getOne(ctx, s, dir, name, tr)
+	names = uniqueNames(names)
+	return forEachFile(ctx, st.Concurrency, len(names), func(ctx context.Context, i int) (int64, error) {
+		name := names[i]
+		n, partial, err := getOne(ctx, s, dir, name, tr)
 		if err != nil {
-			return total, fmt.Errorf("stage in %s from %s: %w", name, s, err)
+			if cause := context.Cause(ctx); cause != nil && errors.Is(err, cause) {
+				return n, fmt.Errorf("stage in %s: %w", name, err)
+			}
+			return n, fmt.Errorf("stage in %s from %s: %w", name, s, err)
 		}
-		total += n
-		tr.fileDone(n)
-	}
-	return total, nil
+		tr.fileDone(partial, n)
+		return n, nil
+	})
 }
 
-func getOne(ctx context.Context, s Session, dir, name string, tr *Transfer) (int64, error) {
+// uniqueNames drops the repetitions of a name (as a cleaned path), which
+// would otherwise be moved twice, and concurrently to the same place.
+func uniqueNames(names []string) []string {
+	if len(names) < 2 {
+		return names
+	}
+	seen := make(map[string]bool, len(names))
+	out := names[:0:0]
+	for _, n := range names {
+		k := filepath.Clean(n)
+		if n == "" || !seen[k] {
+			seen[k] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// errStopped cancels the files in flight once one failed.
+var errStopped = errors.New("staging stopped: another file failed")
+
+// forEachFile runs do(ctx, i) for every i < n, at most limit at a time, in
+// order of i, and returns the sum of the bytes they moved. The first error
+// stops it: no call starts after it, the calls in flight see their ctx
+// cancelled, and that first error is returned (the errors of the calls it
+// cancelled are not). It returns once every call has returned.
+func forEachFile(ctx context.Context, limit, n int, do func(ctx context.Context, i int) (int64, error)) (int64, error) {
+	if limit < 1 {
+		limit = 1
+	}
+	limit = min(limit, n)
+	if limit <= 1 {
+		var total int64
+		for i := range n {
+			if err := ctx.Err(); err != nil {
+				_, err := do(ctx, i) // names the file, as the others do
+				return total, err
+			}
+			k, err := do(ctx, i)
+			total += k
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		next     atomic.Int64
+		total    atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range limit {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				mu.Lock()
+				stop := firstErr != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if ctx.Err() != nil {
+					// The job was cancelled: the next file says so,
+					// naming itself.
+					_, err := do(ctx, i)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				k, err := do(ctx, i)
+				total.Add(k)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil && context.Cause(ctx) != errStopped {
+						firstErr = err
+						cancel(errStopped)
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return total.Load(), firstErr
+}
+
+// getOne downloads one file; it returns the bytes written and the partial
+// name the download used.
+func getOne(ctx context.Context, s Session, dir, name string, tr *Transfer) (int64, string, error) {
 	dst, err := inside(dir, name)
 	if err != nil {
-		return 0, err
+		return 0, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, "", context.Cause(ctx)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return 0, fmt.Errorf("create directory: %w", err)
+		return 0, "", fmt.Errorf("create directory: %w", err)
 	}
 	tmp := filepath.Join(filepath.Dir(dst), partialPrefix+filepath.Base(dst))
 	tr.downloading(tmp)
 	n, err := s.Get(ctx, name, tmp)
 	if err != nil {
 		os.Remove(tmp)
-		return n, err
+		tr.fileDone(tmp, 0)
+		return n, tmp, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		os.Remove(tmp)
-		return n, fmt.Errorf("rename download into place: %w", err)
+		tr.fileDone(tmp, 0)
+		return n, tmp, fmt.Errorf("rename download into place: %w", err)
 	}
-	return n, nil
+	return n, tmp, nil
 }
 
-// StageOut uploads names from dir to s and returns the bytes moved. Each
-// must be a regular file inside dir; a symlink is followed only when its
-// target stays inside dir.
-func StageOut(ctx context.Context, s Session, dir string, names []string, tr *Transfer) (int64, error) {
-	// Check every output first: nothing is uploaded when one is missing
-	// or refused, and the total is known for progress reports.
+// Out uploads names from dir to s and returns the bytes moved. Each must be
+// a regular file inside dir; a symlink is followed only when its target
+// stays inside dir. Every output is checked before the first upload:
+// nothing is uploaded when one is missing or refused.
+func (st Staging) Out(ctx context.Context, s Session, dir string, names []string) (int64, error) {
+	tr := st.Transfer
+	names = uniqueNames(names)
 	srcs := make([]string, len(names))
 	var size int64
+	root, rootErr := filepath.EvalSymlinks(dir) // once, not per output
 	for i, name := range names {
-		src, err := OutputPath(dir, name)
+		if rootErr != nil {
+			root = "" // outputFile says what is wrong with dir, or with name first
+		}
+		src, n, err := outputFile(root, dir, name)
 		if err != nil {
 			return 0, fmt.Errorf("stage out %s: %w", name, err)
 		}
-		if fi, err := os.Stat(src); err == nil {
-			size += fi.Size()
-		}
+		size += n
 		srcs[i] = src
 	}
 	if tr != nil {
 		tr.total.Store(size)
 	}
-	var total int64
-	for i, name := range names {
+	return forEachFile(ctx, st.Concurrency, len(names), func(ctx context.Context, i int) (int64, error) {
+		name := names[i]
 		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("stage out %s: %w", name, err)
+			return 0, fmt.Errorf("stage out %s: %w", name, context.Cause(ctx))
 		}
 		n, err := s.Put(ctx, name, srcs[i])
 		if err != nil {
-			return total, fmt.Errorf("stage out %s to %s: %w", name, s, err)
+			return n, fmt.Errorf("stage out %s to %s: %w", name, s, err)
 		}
-		total += n
-		tr.fileDone(n)
-	}
-	return total, nil
+		tr.fileDone("", n)
+		return n, nil
+	})
 }
 
 // OutputPath checks that the output name exists in dir as a regular file
 // that does not resolve outside dir, and returns its path.
 func OutputPath(dir, name string) (string, error) {
+	p, _, err := outputFile("", dir, name)
+	return p, err
+}
+
+// outputFile is OutputPath that also returns the file's size; root is dir
+// with its symlinks resolved, "" to resolve it here (callers checking many
+// outputs resolve it once).
+func outputFile(root, dir, name string) (string, int64, error) {
 	p, err := inside(dir, name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("output file %s was not produced by the command (or is a dangling symlink)", name)
+		return "", 0, fmt.Errorf("output file %s was not produced by the command (or is a dangling symlink)", name)
 	}
 	if err != nil {
-		return "", fmt.Errorf("resolve output file: %w", err)
+		return "", 0, fmt.Errorf("resolve output file: %w", err)
 	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", fmt.Errorf("resolve work directory: %w", err)
+	if root == "" {
+		if root, err = filepath.EvalSymlinks(dir); err != nil {
+			return "", 0, fmt.Errorf("resolve work directory: %w", err)
+		}
 	}
 	if !within(root, real) {
-		return "", fmt.Errorf("output file %s resolves to %s, outside the work directory: refused", name, real)
+		return "", 0, fmt.Errorf("output file %s resolves to %s, outside the work directory: refused", name, real)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", fmt.Errorf("output file: %w", err)
+		return "", 0, fmt.Errorf("output file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("output file %s is not a regular file (%s)", name, fi.Mode().Type())
+		return "", 0, fmt.Errorf("output file %s is not a regular file (%s)", name, fi.Mode().Type())
 	}
-	return real, nil
+	return real, fi.Size(), nil
 }
 
 // inside joins dir and a relative name and checks the result stays in dir.

@@ -13,6 +13,9 @@
 //     (HYPERFLOW_CPUPROFILE, HYPERFLOW_MEMPROFILE), top 15 of each;
 //   - staging: bench/cloud (cloud vs the transfer manager, nfs vs cp) when an
 //     S3 server is given (HYPERFLOW_TEST_S3_*);
+//   - staging-many: bench/manyfiles (500 small and 50 larger files through a
+//     proxy adding 20 ms per request: staging_concurrency against one file
+//     at a time and against s5cmd);
 //   - monitor: the benchmarks of ./tui/... (go test -bench).
 //
 // Usage (from the repository root, after make build):
@@ -51,13 +54,15 @@ type options struct {
 	cloudRuns    int
 	benchtime    string
 	keepProfiles bool
+	s5cmd        string
+	manyReps     int
 	executorEnv  []string
 	skip         map[string]bool
 	timeout      time.Duration
 }
 
 // steps, in the order they run.
-var steps = []string{"overhead", "progress", "footprint", "profile", "staging", "monitor"}
+var steps = []string{"overhead", "progress", "footprint", "profile", "staging", "staging-many", "monitor"}
 
 func parseFlags() (options, error) {
 	var o options
@@ -77,6 +82,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.cloudSize, "cloud-size", "1GiB", "file size for bench/cloud")
 	flag.IntVar(&o.cloudRuns, "cloud-runs", 2, "runs of each bench/cloud phase (the best counts)")
 	flag.StringVar(&o.benchtime, "benchtime", "300ms", "go test -benchtime of the monitor benchmarks")
+	flag.StringVar(&o.s5cmd, "s5cmd", os.Getenv("HYPERFLOW_S5CMD"), "s5cmd binary for the staging-many comparison (scripts/bench.sh installs it; default $HYPERFLOW_S5CMD)")
+	flag.IntVar(&o.manyReps, "many-reps", 3, "runs of every way in staging-many (the median counts)")
 	flag.BoolVar(&o.keepProfiles, "keep-profiles", false, "also keep the raw pprof profiles next to the JSON")
 	flag.Func("executor-env", "K=V for the executor of the overhead runs (repeatable; for experiments such as OUTPUT_TAIL=4096)",
 		func(kv string) error {
@@ -105,7 +112,7 @@ func parseFlags() (options, error) {
 			o.skip[s] = true
 		}
 	}
-	if o.jobs < 1 || o.inflight < 1 || o.reps < 1 || o.unloadedJobs < 1 || o.startups < 1 || o.cloudRuns < 1 {
+	if o.jobs < 1 || o.inflight < 1 || o.reps < 1 || o.unloadedJobs < 1 || o.startups < 1 || o.cloudRuns < 1 || o.manyReps < 1 {
 		return o, fmt.Errorf("--jobs, --inflight, --reps, --unloaded-jobs, --startups and --cloud-runs must be at least 1")
 	}
 	return o, nil
@@ -195,6 +202,8 @@ func run(ctx context.Context, opt options) int {
 			b.profile(ctx)
 		case "staging":
 			b.staging(ctx)
+		case "staging-many":
+			b.stagingMany(ctx)
 		case "monitor":
 			b.monitor(ctx)
 		}

@@ -96,6 +96,7 @@ type report struct {
 	Footprint *footprintData `json:"footprint,omitempty"`
 	Profile   *profileData   `json:"profile,omitempty"`
 	Staging   *stagingData   `json:"staging,omitempty"`
+	ManyFiles *manyFiles     `json:"many_files,omitempty"`
 	Monitor   *monitorData   `json:"monitor,omitempty"`
 
 	started time.Time

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -167,17 +168,23 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	stdout, stderr := NewTail(tailSize), NewTail(tailSize)
+	pidfd := -1
 	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        append([]string{c.Path}, c.Args...),
-		Env:         c.Env,
-		Dir:         c.Dir,
-		Stdout:      alsoTo(stdout, c.Stdout),
-		Stderr:      alsoTo(stderr, c.Stderr),
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		Path:   path,
+		Args:   append([]string{c.Path}, c.Args...),
+		Env:    c.Env,
+		Dir:    c.Dir,
+		Stdout: alsoTo(stdout, c.Stdout),
+		Stderr: alsoTo(stderr, c.Stderr),
+		// PidFD: a descriptor of the process, to watch its exit
+		// (exitWatch).
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 		// Bounds the wait for output pipes held by processes outside the
 		// group after the command exited (exec then closes them).
 		WaitDelay: grace,
+	}
+	if f := devNull(); f != nil {
+		cmd.Stdin = f // else exec opens /dev/null itself
 	}
 
 	started := time.Now()
@@ -189,36 +196,47 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		c.OnStart(cmd.Process.Pid)
 	}
 
-	// The watcher closes exited once the leader has exited. Normally it only
-	// observes the exit (WNOWAIT) and leaves the reaping to cmd.Wait below;
-	// if waitid cannot be used, it reaps with cmd.Wait itself (reaped), and
-	// the group is then signalled after the reap, which is only safe as
-	// long as the pid is not recycled meanwhile.
+	// Watch the leader's exit without reaping it, so that its pid, and so
+	// its process group id, stay reserved until cmd.Wait below. With a
+	// pidfd the job's goroutine waits through the runtime's poller (no
+	// goroutine, no thread blocked in waitid); without one (old kernels) a
+	// goroutine blocks in waitid(WNOWAIT), or, if that cannot be used,
+	// reaps with cmd.Wait itself (reaped), and the group is then signalled
+	// after the reap, which is only safe as long as the pid is not
+	// recycled meanwhile.
 	var (
-		exited  = make(chan struct{})
+		watch   exitWaiter
 		reaped  bool
 		waitErr error
 	)
-	go func() {
-		defer close(exited)
-		if waitExitNoReap(*pgid) != nil {
-			reaped, waitErr = true, cmd.Wait()
+	if w, err := newPidfdWatch(pidfd); err == nil {
+		watch = w
+	} else {
+		if pidfd >= 0 {
+			syscall.Close(pidfd)
 		}
-	}()
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			if waitExitNoReap(*pgid) != nil {
+				reaped, waitErr = true, cmd.Wait()
+			}
+		}()
+		watch = chanWatch(exited)
+	}
+	defer watch.close()
 
-	var timeoutC <-chan time.Time
+	var deadline time.Time
 	if c.Timeout > 0 {
-		timer := time.NewTimer(c.Timeout)
-		defer timer.Stop()
-		timeoutC = timer.C
+		deadline = started.Add(c.Timeout)
 	}
 	var timedOut, canceled bool
-	select {
-	case <-exited:
-	case <-timeoutC:
-		timedOut = terminateGroup(*pgid, grace, exited)
-	case <-ctx.Done():
-		canceled = terminateGroup(*pgid, grace, exited)
+	switch watch.wait(ctx, deadline) {
+	case waitExited:
+	case waitDeadline:
+		timedOut = terminateGroup(*pgid, grace, watch)
+	case waitCanceled:
+		canceled = terminateGroup(*pgid, grace, watch)
 	}
 
 	// The leader has exited: kill what remains of its group (see Run).
@@ -266,24 +284,34 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	return res
 }
 
+var (
+	devNullOnce sync.Once
+	devNullFile *os.File
+)
+
+// devNull is /dev/null opened once, the stdin of every command (exec would
+// open and close it for each), or nil if it cannot be opened.
+func devNull() *os.File {
+	devNullOnce.Do(func() {
+		if f, err := os.Open(os.DevNull); err == nil {
+			devNullFile = f
+		}
+	})
+	return devNullFile
+}
+
 // terminateGroup sends SIGTERM (and SIGCONT) to the group, then SIGKILL if
 // the leader has not exited after grace, and returns once it has exited. It
 // reports false, doing nothing, if the leader had already exited.
-func terminateGroup(pgid int, grace time.Duration, exited <-chan struct{}) bool {
-	select {
-	case <-exited:
+func terminateGroup(pgid int, grace time.Duration, watch exitWaiter) bool {
+	if watch.exited() {
 		return false // the exit won the race with the timer or ctx
-	default:
 	}
 	signalGroup(pgid, syscall.SIGTERM)
 	signalGroup(pgid, syscall.SIGCONT)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
+	if watch.wait(nil, time.Now().Add(grace)) != waitExited {
 		signalGroup(pgid, syscall.SIGKILL)
-		<-exited
+		watch.wait(nil, time.Time{})
 	}
 	return true
 }

@@ -18,24 +18,32 @@ import (
 // Built-in defaults of the settings that have a fixed one. Default returns
 // all of them, including those computed at run time (threads, tmp_dir).
 const (
-	DefaultAMQPURL           = "amqp://guest:guest@localhost:5672/"
-	DefaultQueue             = "hyperflow.jobs"
-	DefaultStorage           = "cloud"
-	DefaultRegion            = "us-east-1"
-	DefaultPLGDataEndpoint   = "https://data.plgrid.pl"
-	DefaultShutdownGrace     = 10 * time.Minute
-	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultOutputTail        = 64 << 10
-	DefaultLogLevel          = "info"
-	DefaultLogFormat         = "text"
-	DefaultEventsExchange    = "hyperflow.events"
-	DefaultMaxMessageSize    = 16 << 20
+	DefaultAMQPURL            = "amqp://guest:guest@localhost:5672/"
+	DefaultQueue              = "hyperflow.jobs"
+	DefaultStorage            = "cloud"
+	DefaultRegion             = "us-east-1"
+	DefaultPLGDataEndpoint    = "https://data.plgrid.pl"
+	DefaultShutdownGrace      = 10 * time.Minute
+	DefaultHeartbeatInterval  = 5 * time.Second
+	DefaultOutputTail         = 64 << 10
+	DefaultLogLevel           = "info"
+	DefaultLogFormat          = "text"
+	DefaultEventsExchange     = "hyperflow.events"
+	DefaultMaxMessageSize     = 16 << 20
+	DefaultStagingConcurrency = 16
 
 	// Worker-pool mode: the Node listener's defaults.
 	DefaultRedisURL         = "redis://127.0.0.1:6379"
 	DefaultFileWatchRetries = 10
 	DefaultTaskAttempts     = 1
 	DefaultBackoffSeed      = 10
+)
+
+// Values of the events setting: which job events are published.
+const (
+	EventsAll       = "all"       // every job event (the default)
+	EventsLifecycle = "lifecycle" // job.started and job.finished only
+	EventsOff       = "off"       // no job events (executor events stay)
 )
 
 // Cloud holds the S3 settings (YAML section cloud_storage). A job's
@@ -117,6 +125,8 @@ type Settings struct {
 	MaxMessageSize    int           `yaml:"max_message_size"` // bytes
 
 	ProgressInterval   time.Duration `yaml:"progress_interval"`    // 0 = no progress events
+	Events             string        `yaml:"events"`               // all, lifecycle or off (lower case)
+	StagingConcurrency int           `yaml:"staging_concurrency"`  // files of a job staged at a time
 	ConnectAttempts    int           `yaml:"connect_attempts"`     // 0 = forever
 	ConsumerTimeout    time.Duration `yaml:"consumer_timeout"`     // 0 = the broker's
 	MaxDeliveries      int           `yaml:"max_deliveries"`       // 0 = no limit
@@ -185,26 +195,28 @@ func Default() Settings {
 		threads = 1
 	}
 	return Settings{
-		AMQPURL:           DefaultAMQPURL,
-		Queue:             DefaultQueue,
-		Storage:           DefaultStorage,
-		Threads:           threads,
-		Cloud:             Cloud{Region: DefaultRegion},
-		PLGData:           PLGData{Endpoint: DefaultPLGDataEndpoint},
-		ShutdownGrace:     DefaultShutdownGrace,
-		HeartbeatInterval: DefaultHeartbeatInterval,
-		OutputTail:        DefaultOutputTail,
-		TmpDir:            os.TempDir(),
-		LogLevel:          DefaultLogLevel,
-		LogFormat:         DefaultLogFormat,
-		EventsExchange:    DefaultEventsExchange,
-		MaxMessageSize:    DefaultMaxMessageSize,
-		MaxDeliveries:     5,
-		ProgressInterval:  5 * time.Second,
-		RedisURL:          DefaultRedisURL,
-		FileWatchRetries:  DefaultFileWatchRetries,
-		TaskAttempts:      DefaultTaskAttempts,
-		BackoffSeed:       DefaultBackoffSeed,
+		AMQPURL:            DefaultAMQPURL,
+		Queue:              DefaultQueue,
+		Storage:            DefaultStorage,
+		Threads:            threads,
+		Cloud:              Cloud{Region: DefaultRegion},
+		PLGData:            PLGData{Endpoint: DefaultPLGDataEndpoint},
+		ShutdownGrace:      DefaultShutdownGrace,
+		HeartbeatInterval:  DefaultHeartbeatInterval,
+		OutputTail:         DefaultOutputTail,
+		TmpDir:             os.TempDir(),
+		LogLevel:           DefaultLogLevel,
+		LogFormat:          DefaultLogFormat,
+		EventsExchange:     DefaultEventsExchange,
+		MaxMessageSize:     DefaultMaxMessageSize,
+		MaxDeliveries:      5,
+		ProgressInterval:   5 * time.Second,
+		Events:             EventsAll,
+		StagingConcurrency: DefaultStagingConcurrency,
+		RedisURL:           DefaultRedisURL,
+		FileWatchRetries:   DefaultFileWatchRetries,
+		TaskAttempts:       DefaultTaskAttempts,
+		BackoffSeed:        DefaultBackoffSeed,
 	}
 }
 
@@ -254,6 +266,14 @@ func (s Settings) Validate() error {
 	}
 	if s.ProgressInterval < 0 {
 		add("progress_interval", "must not be negative")
+	}
+	switch s.Events {
+	case EventsAll, EventsLifecycle, EventsOff:
+	default:
+		add("events", "must be all, lifecycle or off, got %q", s.Events)
+	}
+	if s.StagingConcurrency < 1 {
+		add("staging_concurrency", "must be at least 1, got %d", s.StagingConcurrency)
 	}
 	if s.ConsumerTimeout < 0 {
 		add("consumer_timeout", "must not be negative")

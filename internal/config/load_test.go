@@ -162,6 +162,8 @@ func everySetting() []input {
 		{"events_exchange", "EVENTS_EXCHANGE", "events-exchange", "ev2", func(s *Settings) { s.EventsExchange = "ev2" }},
 		{"max_message_size", "MAX_MESSAGE_SIZE", "max-message-size", "1000", func(s *Settings) { s.MaxMessageSize = 1000 }},
 		{"progress_interval", "PROGRESS_INTERVAL", "progress-interval", "10s", func(s *Settings) { s.ProgressInterval = 10 * time.Second }},
+		{"events", "EVENTS", "events", "Lifecycle", func(s *Settings) { s.Events = EventsLifecycle }},
+		{"staging_concurrency", "STAGING_CONCURRENCY", "staging-concurrency", "4", func(s *Settings) { s.StagingConcurrency = 4 }},
 		{"connect_attempts", "CONNECT_ATTEMPTS", "connect-attempts", "3", func(s *Settings) { s.ConnectAttempts = 3 }},
 		{"consumer_timeout", "CONSUMER_TIMEOUT", "consumer-timeout", "2h", func(s *Settings) { s.ConsumerTimeout = 2 * time.Hour }},
 		{"max_deliveries", "MAX_DELIVERIES", "max-deliveries", "9", func(s *Settings) { s.MaxDeliveries = 9 }},

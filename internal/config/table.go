@@ -136,6 +136,16 @@ func settingTable() []setting {
 			field: func(s *Settings) any { return &s.ProgressInterval },
 		},
 		{
+			key: "events", env: "EVENTS", flag: "events", lower: true,
+			desc:  "job events published: all, lifecycle (job.started and job.finished only) or off (none; executor events stay)",
+			field: func(s *Settings) any { return &s.Events },
+		},
+		{
+			key: "staging_concurrency", env: "STAGING_CONCURRENCY", flag: "staging-concurrency",
+			desc:  "files of one job staged in or out at the same time",
+			field: func(s *Settings) any { return &s.StagingConcurrency },
+		},
+		{
 			key: "connect_attempts", env: "CONNECT_ATTEMPTS", flag: "connect-attempts", def: "0 (forever)",
 			desc:  "broker connection attempts at start and after a loss before giving up, 0 to keep trying",
 			field: func(s *Settings) any { return &s.ConnectAttempts },

@@ -37,6 +37,10 @@ func TestValidate(t *testing.T) {
 		{"log format", func(s *Settings) { s.LogFormat = "xml" }, `log_format: must be text or json, got "xml"`},
 		{"metrics addr", func(s *Settings) { s.MetricsAddr = "9100" }, `metrics_addr: must be host:port (e.g. 127.0.0.1:9100), got "9100"`},
 		{"events exchange", func(s *Settings) { s.EventsExchange = "" }, "events_exchange: must not be empty"},
+		{"events lifecycle", func(s *Settings) { s.Events = EventsLifecycle }, ""},
+		{"events off", func(s *Settings) { s.Events = EventsOff }, ""},
+		{"events", func(s *Settings) { s.Events = "some" }, `events: must be all, lifecycle or off, got "some"`},
+		{"staging concurrency", func(s *Settings) { s.StagingConcurrency = 0 }, "staging_concurrency: must be at least 1, got 0"},
 		{"cloud endpoint", func(s *Settings) { s.Cloud.Endpoint = "minio:9000" }, `cloud_storage.endpoint: must be an http:// or https:// URL, got "***"`},
 		{"plgdata endpoint", func(s *Settings) { s.PLGData.Endpoint = "" }, `plgdata.endpoint: must be an http:// or https:// URL, got ""`},
 	}
