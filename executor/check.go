@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,12 +11,15 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // CheckResult is one line of the --check report.
 type CheckResult struct {
 	Name string
 	Err  error
+	// Warn: Err is a warning, which does not fail the check.
+	Warn bool
 }
 
 // Check verifies what the executor needs before it takes jobs: the broker is
@@ -24,7 +28,7 @@ type CheckResult struct {
 // is known and the temporary directory is writable.
 func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []CheckResult {
 	var out []CheckResult
-	add := func(name string, err error) { out = append(out, CheckResult{name, err}) }
+	add := func(name string, err error) { out = append(out, CheckResult{Name: name, Err: err}) }
 
 	add("settings", cfg.Validate())
 	b, err := reg.Get(cfg.Storage)
@@ -40,6 +44,11 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 		return out
 	}
 	defer client.Close()
+	server := client.Server()
+	add(fmt.Sprintf("broker is %s %s", server.Product, server.Version), nil)
+	for _, w := range brokerWarnings(server) {
+		out = append(out, CheckResult{Name: "broker", Err: w, Warn: true})
+	}
 	add("events exchange "+cfg.EventsExchange+" (topic, durable)", client.DeclareEvents(cfg.EventsExchange))
 	ch, err := client.Channel()
 	if err == nil {
@@ -49,13 +58,47 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 		ch.Close()
 	}
 	add("job queue "+cfg.Queue+" (durable, no arguments)", err)
+	if quorum := isQuorum(client, cfg.Queue); quorum && cfg.DeadLetterExchange == "" {
+		out = append(out, CheckResult{Name: "job queue " + cfg.Queue + " is a quorum queue", Warn: true,
+			Err: errors.New("without a dead-letter exchange a message redelivered more than the delivery limit (20 by default on RabbitMQ 4.x; requeues on shutdown count) is dropped: set dead_letter_exchange, or a dead-letter-exchange policy")})
+	} else if quorum {
+		add("job queue "+cfg.Queue+" is a quorum queue with dead-letter exchange "+cfg.DeadLetterExchange, nil)
+	}
 	return out
+}
+
+// brokerWarnings are what an operator should know of this broker.
+func brokerWarnings(s eventbus.ServerInfo) []error {
+	var out []error
+	if s.Product == "RabbitMQ" && !s.AtLeast(3, 13) {
+		out = append(out, fmt.Errorf("RabbitMQ %s is out of support; RabbitMQ 4.x is tested too (see the README's Brokers section)", s.Version))
+	}
+	if s.AtLeast(4, 0) {
+		out = append(out, errors.New("RabbitMQ 4.x ignores per-consumer timeouts: long jobs need a consumer-timeout policy on the job queue (README: Long jobs)"))
+	}
+	return out
+}
+
+// isQuorum tells whether queue is a quorum queue: declaring it again with
+// x-queue-type quorum succeeds only then (on a channel of its own, which a
+// refusal closes).
+func isQuorum(client *eventbus.Client, queue string) bool {
+	ch, err := client.Channel()
+	if err != nil {
+		return false
+	}
+	defer ch.Close()
+	return eventbus.DeclareJobQueue(ch, queue, amqp.Table{"x-queue-type": "quorum"}) == nil
 }
 
 // PrintCheck writes the report and says whether every check passed.
 func PrintCheck(w io.Writer, results []CheckResult) bool {
 	ok := true
 	for _, r := range results {
+		if r.Warn {
+			fmt.Fprintf(w, "WARN  %s: %v\n", r.Name, r.Err)
+			continue
+		}
 		if r.Err != nil {
 			ok = false
 			fmt.Fprintf(w, "FAIL  %s: %v\n", r.Name, r.Err)
