@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -383,5 +384,55 @@ func TestLiveQueueDeleted(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("executor did not stop")
+	}
+}
+
+// TestLiveConsumerTimeoutPolicyRabbitMQ4: RabbitMQ 4 ignores a per-consumer
+// timeout; a consumer-timeout policy of 60 s on the job queue closes the
+// channel of a 75 s job. The job is answered once and runs once, and the
+// executor names the fix (the set_policy line) in its log.
+func TestLiveConsumerTimeoutPolicyRabbitMQ4(t *testing.T) {
+	url := testenv.Require(t, "HYPERFLOW_TEST_AMQP4_URL")
+	ctl := testenv.Require(t, "HYPERFLOW_TEST_RABBITMQ4CTL")
+	if os.Getenv("HYPERFLOW_TEST_AMQP_URL") == url {
+		t.Skip("ran in the pass on RabbitMQ 3.10, against the 4.0 broker")
+	}
+	queue := "hyperflow.jobs.policy-" + uuid.NewString()[:8]
+	// The broker checks timeouts on its channel tick (every minute by
+	// default): make new channels tick every second.
+	for _, args := range [][]string{
+		{"eval", "application:set_env(rabbit, channel_tick_interval, 1000)."},
+		{"set_policy", "hf-test-" + queue, "^" + regexp.QuoteMeta(queue) + "$", `{"consumer-timeout":60000}`, "--apply-to", "queues"},
+	} {
+		if out, err := exec.Command(ctl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("rabbitmqctl %v: %v: %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command(ctl, "clear_policy", "hf-test-"+queue).Run() })
+	var logs harness.SyncBuffer
+	ex := harness.StartExecutor(t, harness.Options{URL: url, Queue: queue, Threads: 1, Log: &logs,
+		Tweak: func(s *config.Settings) { s.ConsumerTimeout = time.Minute }}).Ex
+	eng := harness.NewEngine(t, url, queue, nil)
+	work := t.TempDir()
+	id := eng.Send(countingJob(work, 75))
+	r := eng.Await(id, 150*time.Second)
+	if r[0].ExitStatus != 0 || r[0].Stdout != "done\n" {
+		t.Errorf("reply %+v", r[0])
+	}
+	time.Sleep(3 * time.Second)
+	if n := eng.Count(id); n != 1 {
+		t.Errorf("answered %d times, want once", n)
+	}
+	if n := runsIn(t, work); n != 1 {
+		t.Errorf("ran %d times, want once", n)
+	}
+	out := logs.String()
+	if ex.Stats().Reconnects == 0 {
+		t.Errorf("the policy never timed the delivery out (no reconnect): the test proves nothing\n%s", out)
+	}
+	for _, want := range []string{"ignores a per-consumer timeout", "consumer timeout closed the channel", "rabbitmqctl set_policy hyperflow-long-jobs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
 	}
 }
