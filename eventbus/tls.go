@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -96,8 +97,17 @@ func explainTLS(err error, cfg *tls.Config) error {
 		return fmt.Errorf("TLS: the broker's certificate has expired or is not yet valid: %w", err)
 	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:"):
 		return explainAlert(err, cfg)
-	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("TLS: the broker closed the connection during the handshake (a client certificate it refuses, or a non-TLS port): %w", err)
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		// With TLS 1.3 the broker checks the client certificate after the
+		// client's handshake is done, and its alert may be lost when it
+		// closes the connection at once.
+		if len(cfg.Certificates) == 0 {
+			return fmt.Errorf("TLS: the broker closed the connection during the handshake, as a broker that requires a client certificate does (set amqp_tls_cert_file and amqp_tls_key_file, or certfile and keyfile): %w", err)
+		}
+		if leaf := cfg.Certificates[0].Leaf; leaf != nil && (time.Now().After(leaf.NotAfter) || time.Now().Before(leaf.NotBefore)) {
+			return explainAlert(err, cfg) // names the certificate's dates
+		}
+		return fmt.Errorf("TLS: the broker closed the connection during the handshake: it refused the client certificate, or the port does not speak TLS: %w", err)
 	}
 	return err
 }
