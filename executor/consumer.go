@@ -87,6 +87,12 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 					return fmt.Errorf("consumer channel closed: %w", client.Err())
 				case <-cancelled:
 					ch.Close()
+					if e.busy.Load() > 0 {
+						// RabbitMQ 4 may cancel the consumer instead of
+						// closing the channel when a delivery times out.
+						e.log.Error("the broker cancelled the consumer while jobs ran: its consumer timeout does this when a delivery stays unacknowledged too long (or the queue was deleted); running jobs go on and are answered once, but raise the timeout",
+							"broker", server.Product+" "+server.Version, "fix", timeoutFix(server, e.cfg.Queue, max(e.cfg.ConsumerTimeout, 24*time.Hour)))
+					}
 					return fmt.Errorf("the broker cancelled the consumer of %s (queue deleted?)", e.cfg.Queue)
 				}
 			}
