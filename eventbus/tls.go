@@ -88,6 +88,7 @@ func explainTLS(err error, cfg *tls.Config) error {
 	var host x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var alert tls.AlertError
+	var closed *amqp.Error // the AMQP client's "connection is not open"
 	switch {
 	case errors.As(err, &unknown):
 		return fmt.Errorf("TLS: the broker's certificate is not signed by a trusted CA (set amqp_tls_ca_file or cacertfile to the CA that signed it): %w", err)
@@ -97,7 +98,8 @@ func explainTLS(err error, cfg *tls.Config) error {
 		return fmt.Errorf("TLS: the broker's certificate has expired or is not yet valid: %w", err)
 	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:"):
 		return explainAlert(err, cfg)
-	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed),
+		errors.As(err, &closed) && closed.Code == amqp.ChannelError:
 		// With TLS 1.3 the broker checks the client certificate after the
 		// client's handshake is done, and its alert may be lost when it
 		// closes the connection at once.
