@@ -355,3 +355,23 @@ func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg
 		return fmt.Errorf("publish to %q with key %q: waiting for confirmation: %w", exchange, key, ctx.Err())
 	}
 }
+
+// DeliveryCount reads the x-delivery-count header that quorum queues set on
+// redeliveries (the broker sends it as any integer type).
+func DeliveryCount(h amqp.Table) (int64, bool) {
+	switch v := h["x-delivery-count"].(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	}
+	return 0, false
+}

@@ -103,32 +103,12 @@ func (e *Executor) admitMessage(d amqp.Delivery) (*job.Job, error) {
 		return nil, fmt.Errorf("message refused: %d bytes is over max_message_size (%d bytes)", len(d.Body), max)
 	}
 	if max := e.cfg.MaxDeliveries; max > 0 {
-		if n, ok := deliveryCount(d.Headers); ok && n >= int64(max) {
+		if n, ok := eventbus.DeliveryCount(d.Headers); ok && n >= int64(max) {
 			return nil, fmt.Errorf("message refused: delivered %d times before (x-delivery-count), max_deliveries is %d; "+
 				"the job may crash its executor", n, max)
 		}
 	}
 	return job.Parse(d.Body)
-}
-
-// deliveryCount reads the x-delivery-count header quorum queues set on
-// redeliveries.
-func deliveryCount(h amqp.Table) (int64, bool) {
-	switch v := h["x-delivery-count"].(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int8:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	}
-	return 0, false
 }
 
 // runSafely runs the pipeline, turning a panic into a job error.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"sync"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -58,7 +59,7 @@ func (t *tracker) admit(d amqp.Delivery) (key [32]byte, attached bool, count int
 	t.running[key] = &tracked{}
 	t.counts[key]++
 	count = t.counts[key]
-	if n, ok := deliveryCount(d.Headers); ok {
+	if n, ok := eventbus.DeliveryCount(d.Headers); ok {
 		count = max(count, int(n)+1)
 	}
 	if len(t.counts) > len(t.order) {
@@ -107,23 +108,4 @@ func (t *tracker) wasCompleted(id TaskID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.finished[id]
-}
-
-// deliveryCount reads the x-delivery-count header quorum queues set.
-func deliveryCount(h amqp.Table) (int64, bool) {
-	switch v := h["x-delivery-count"].(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int8:
-		return int64(v), true
-	case uint8:
-		return int64(v), true
-	}
-	return 0, false
 }
