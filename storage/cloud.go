@@ -75,10 +75,6 @@ const (
 	cloudIdleConnsPerHost = 128
 )
 
-// cloudMultipart bounds the multipart uploads in flight (see
-// CloudMultipartUploads).
-var cloudMultipart = make(chan struct{}, CloudMultipartUploads)
-
 // Cloud is the "cloud" storage (alias "s3"): it downloads a job's inputs
 // from, and uploads its outputs to, an S3 bucket (AWS or an S3-compatible
 // server such as MinIO, Ceph or versitygw), through the SDK's transfer
@@ -116,6 +112,10 @@ type Cloud struct {
 	settings config.Cloud
 	log      *slog.Logger
 
+	// multipart bounds the multipart uploads in flight, over every job
+	// and client (see CloudMultipartUploads).
+	multipart chan struct{}
+
 	mu      sync.Mutex
 	clients map[config.Cloud]*cloudClient // by effective configuration, see clientKey
 }
@@ -135,7 +135,12 @@ func NewCloud(settings config.Cloud, log *slog.Logger) *Cloud {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cloud{settings: settings, log: log, clients: map[config.Cloud]*cloudClient{}}
+	return &Cloud{
+		settings:  settings,
+		log:       log,
+		multipart: make(chan struct{}, CloudMultipartUploads),
+		clients:   map[config.Cloud]*cloudClient{},
+	}
 }
 
 // Name implements Backend.
@@ -172,7 +177,7 @@ func (c *Cloud) Open(ctx context.Context, opts Options) (Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cloudSession{bucket: bucket, prefix: prefix, cl: cl, log: c.log}, nil
+	return &cloudSession{bucket: bucket, prefix: prefix, cl: cl, multipart: c.multipart, log: c.log}, nil
 }
 
 // Client returns the S3 client for the effective configuration cfg (the
@@ -346,6 +351,7 @@ func decodeCloudOverride(raw any) (config.Cloud, error) {
 type cloudSession struct {
 	bucket, prefix string
 	cl             *cloudClient
+	multipart      chan struct{} // the Cloud's
 	log            *slog.Logger
 }
 
@@ -411,7 +417,7 @@ func (s *cloudSession) Put(ctx context.Context, name, src string) (int64, error)
 		})
 	} else {
 		select {
-		case cloudMultipart <- struct{}{}:
+		case s.multipart <- struct{}{}:
 		case <-ctx.Done():
 			return 0, newCloudError("upload", s.bucket, key, context.Cause(ctx))
 		}
@@ -420,7 +426,7 @@ func (s *cloudSession) Put(ctx context.Context, name, src string) (int64, error)
 			Key:    aws.String(key),
 			Body:   f,
 		})
-		<-cloudMultipart
+		<-s.multipart
 	}
 	if err != nil {
 		return 0, newCloudError("upload", s.bucket, key, err)
