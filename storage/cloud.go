@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -359,6 +360,55 @@ func (s *cloudSession) SharedDir() string { return "" }
 func (s *cloudSession) String() string    { return "s3://" + s.bucket + "/" + s.prefix }
 
 func (s *cloudSession) key(name string) string { return s.prefix + filepath.ToSlash(name) }
+
+// cloudSizesMaxPages bounds the LIST requests (1000 keys each) Sizes makes
+// to learn the sizes of a stage-in's objects.
+const cloudSizesMaxPages = 4
+
+var _ SmallFiles = (*cloudSession)(nil)
+
+// Sizes implements SmallFiles: the sizes of names from a listing of the
+// longest prefix their keys share, at most cloudSizesMaxPages pages of it.
+// A listing refused (no s3:ListBucket permission) or failing gives what
+// was learned so far: staging then treats the rest as large.
+func (s *cloudSession) Sizes(ctx context.Context, names []string) map[string]int64 {
+	if len(names) == 0 {
+		return nil
+	}
+	want := make(map[string]string, len(names)) // key -> name
+	common := s.key(names[0])
+	for _, name := range names {
+		k := s.key(name)
+		want[k] = name
+		for !strings.HasPrefix(k, common) {
+			common = common[:len(common)-1]
+		}
+	}
+	for !utf8.ValidString(common) { // cut inside a character
+		common = common[:len(common)-1]
+	}
+	sizes := make(map[string]int64, len(names))
+	pages := s3.NewListObjectsV2Paginator(s.cl.s3, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(common),
+	})
+	for range cloudSizesMaxPages {
+		if !pages.HasMorePages() || len(sizes) == len(want) {
+			break
+		}
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			s.log.Debug("s3 list for the sizes of the inputs", "bucket", s.bucket, "prefix", common, "err", err)
+			break
+		}
+		for _, o := range page.Contents {
+			if name, ok := want[aws.ToString(o.Key)]; ok && o.Size != nil {
+				sizes[name] = *o.Size
+			}
+		}
+	}
+	return sizes
+}
 
 // Get downloads the object prefix+name into the new file dst, in ranges of
 // CloudRangeSize fetched CloudDownloadConcurrency at a time and written in

@@ -439,3 +439,69 @@ func assertEmptyDir(t *testing.T, dir string) {
 		return nil
 	})
 }
+
+// TestCloudSizes: a stage-in of more files than the concurrency learns the
+// objects' sizes from one listing of their common prefix (so small ones go
+// SmallFileFactor times as many at a time, and the total is known for
+// progress); names missing from the listing are left out, and objects of
+// the same prefix that are not asked for do not count.
+func TestCloudSizes(t *testing.T) {
+	e := setupS3(t)
+	c := storage.NewCloud(e.settings, nil)
+	bucket := e.newBucket(t)
+	ctx := context.Background()
+	var names []string
+	for i := range 30 {
+		name := "d/f" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "é" // a shared prefix, a multibyte character
+		data := bytes.Repeat([]byte{'s'}, 100*i+1)
+		if i < 20 {
+			names = append(names, name)
+		}
+		e.put(t, bucket, "run/"+name, data)
+	}
+	names = uniqueStrings(names)
+	s, err := c.Open(ctx, storage.Options{"bucket": bucket, "prefix": "run/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, ok := s.(storage.SmallFiles)
+	if !ok {
+		t.Fatal("the cloud session is not a storage.SmallFiles")
+	}
+	sizes := sf.Sizes(ctx, append(names, "d/missing"))
+	if len(sizes) != len(names) {
+		t.Errorf("Sizes gave %d sizes, want %d (the names asked for that exist): %v", len(sizes), len(names), sizes)
+	}
+	var sum int64
+	for _, name := range names {
+		got, err := e.sdk.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("run/" + name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sizes[name] != aws.ToInt64(got.ContentLength) {
+			t.Errorf("size of %s: %d, want %d", name, sizes[name], aws.ToInt64(got.ContentLength))
+		}
+		sum += sizes[name]
+	}
+
+	tr := &storage.Transfer{}
+	n, err := storage.Staging{Concurrency: 2, Transfer: tr}.In(ctx, s, t.TempDir(), names)
+	if err != nil {
+		t.Fatalf("stage in: %v", err)
+	}
+	if n != sum || tr.Total() != sum {
+		t.Errorf("stage in: %d bytes, total %d; want %d both", n, tr.Total(), sum)
+	}
+}
+
+func uniqueStrings(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -213,6 +213,13 @@ type plgSession struct {
 
 func (s *plgSession) SharedDir() string { return "" }
 
+var _ SmallFiles = (*plgSession)(nil)
+
+// Sizes implements SmallFiles: a file is one HTTP request, so small outputs
+// go SmallFileFactor times as many at a time; the sizes of inputs are not
+// asked for (nil), so inputs move Concurrency at a time.
+func (s *plgSession) Sizes(context.Context, []string) map[string]int64 { return nil }
+
 func (s *plgSession) String() string {
 	return "plgdata " + redact.URL(s.base.String()) + " prefix /" + strings.Join(s.prefix, "/")
 }

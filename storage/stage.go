@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 )
 
@@ -89,6 +91,11 @@ func (t *Transfer) downloading(path string) {
 
 // Staging moves a job's files: Concurrency of them at a time (at most; 0
 // or less means 1), following the bytes in Transfer (nil: not followed).
+// For a session that implements SmallFiles, a file known to be at most
+// SmallFileSize takes 1/SmallFileFactor of a place: up to SmallFileFactor ×
+// Concurrency small files move at a time, which is what many small files
+// at an object store's latency need (one request each, nothing buffered).
+// Concurrency 1 is one file at a time, whatever their sizes.
 //
 // Whatever the concurrency, the guarantees are those of one file at a
 // time: a download is written under a partial name and renamed only once
@@ -124,7 +131,26 @@ func (st Staging) In(ctx context.Context, s Session, dir string, names []string)
 		tr.total.Store(-1)
 	}
 	names = uniqueNames(names)
-	return forEachFile(ctx, st.Concurrency, len(names), func(ctx context.Context, i int) (int64, error) {
+	var weights []int64
+	if sf, ok := s.(SmallFiles); ok && len(names) > max(st.Concurrency, 1) {
+		if sizes := sf.Sizes(ctx, names); len(sizes) > 0 {
+			weights = make([]int64, len(names))
+			var total int64
+			for i, name := range names {
+				size, known := sizes[name]
+				weights[i] = fileWeight(size, known)
+				if known && total >= 0 {
+					total += size
+				} else {
+					total = -1
+				}
+			}
+			if tr != nil && total >= 0 {
+				tr.total.Store(total)
+			}
+		}
+	}
+	return forEachFile(ctx, st.Concurrency, weights, len(names), func(ctx context.Context, i int) (int64, error) {
 		name := names[i]
 		n, partial, err := getOne(ctx, s, dir, name, tr)
 		if err != nil {
@@ -159,17 +185,41 @@ func uniqueNames(names []string) []string {
 // errStopped cancels the files in flight once one failed.
 var errStopped = errors.New("staging stopped: another file failed")
 
-// forEachFile runs do(ctx, i) for every i < n, at most limit at a time, in
-// order of i, and returns the sum of the bytes they moved. The first error
-// stops it: no call starts after it, the calls in flight see their ctx
-// cancelled, and that first error is returned (the errors of the calls it
-// cancelled are not). It returns once every call has returned.
-func forEachFile(ctx context.Context, limit, n int, do func(ctx context.Context, i int) (int64, error)) (int64, error) {
+// fileWeight is the share of a place in the staging concurrency a file of
+// size bytes takes, in 1/SmallFileFactor: see Staging.
+func fileWeight(size int64, known bool) int64 {
+	if known && size <= SmallFileSize {
+		return 1
+	}
+	return SmallFileFactor
+}
+
+// forEachFile runs do(ctx, i) for every i < n, at most limit at a time (or,
+// with weights, while the weights of the calls in flight sum to at most
+// limit × SmallFileFactor), in order of i, and returns the sum of the bytes
+// they moved. The first error stops it: no call starts after it, the calls
+// in flight see their ctx cancelled, and that first error is returned (the
+// errors of the calls it cancelled are not). It returns once every call has
+// returned.
+func forEachFile(ctx context.Context, limit int, weights []int64, n int, do func(ctx context.Context, i int) (int64, error)) (int64, error) {
 	if limit < 1 {
 		limit = 1
 	}
-	limit = min(limit, n)
-	if limit <= 1 {
+	var sem *semaphore.Weighted
+	workers := min(limit, n)
+	if weights != nil && limit > 1 { // 1: one file at a time, whatever its size
+		var small int
+		for _, w := range weights {
+			if w < SmallFileFactor {
+				small++
+			}
+		}
+		if small > 0 {
+			sem = semaphore.NewWeighted(int64(limit) * SmallFileFactor)
+			workers = min(limit*SmallFileFactor, n)
+		}
+	}
+	if workers <= 1 {
 		var total int64
 		for i := range n {
 			if err := ctx.Err(); err != nil {
@@ -193,7 +243,40 @@ func forEachFile(ctx context.Context, limit, n int, do func(ctx context.Context,
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range limit {
+	// one moves file i; false: stop this worker.
+	one := func(i int) bool {
+		if sem != nil {
+			// Fails only when ctx ends, which the check below handles as
+			// for a call about to start.
+			if sem.Acquire(ctx, weights[i]) == nil {
+				defer sem.Release(weights[i])
+			}
+		}
+		if ctx.Err() != nil {
+			// The job was cancelled: the next file says so, naming
+			// itself.
+			_, err := do(ctx, i)
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			return false
+		}
+		k, err := do(ctx, i)
+		total.Add(k)
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil && context.Cause(ctx) != errStopped {
+				firstErr = err
+				cancel(errStopped)
+			}
+			mu.Unlock()
+			return false
+		}
+		return true
+	}
+	for range workers {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
@@ -203,29 +286,7 @@ func forEachFile(ctx context.Context, limit, n int, do func(ctx context.Context,
 				mu.Lock()
 				stop := firstErr != nil
 				mu.Unlock()
-				if stop {
-					return
-				}
-				if ctx.Err() != nil {
-					// The job was cancelled: the next file says so,
-					// naming itself.
-					_, err := do(ctx, i)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				k, err := do(ctx, i)
-				total.Add(k)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil && context.Cause(ctx) != errStopped {
-						firstErr = err
-						cancel(errStopped)
-					}
-					mu.Unlock()
+				if stop || !one(i) {
 					return
 				}
 			}
@@ -272,6 +333,10 @@ func (st Staging) Out(ctx context.Context, s Session, dir string, names []string
 	tr := st.Transfer
 	names = uniqueNames(names)
 	srcs := make([]string, len(names))
+	var weights []int64
+	if _, ok := s.(SmallFiles); ok {
+		weights = make([]int64, len(names))
+	}
 	var size int64
 	root, rootErr := filepath.EvalSymlinks(dir) // once, not per output
 	for i, name := range names {
@@ -284,11 +349,14 @@ func (st Staging) Out(ctx context.Context, s Session, dir string, names []string
 		}
 		size += n
 		srcs[i] = src
+		if weights != nil {
+			weights[i] = fileWeight(n, true)
+		}
 	}
 	if tr != nil {
 		tr.total.Store(size)
 	}
-	return forEachFile(ctx, st.Concurrency, len(names), func(ctx context.Context, i int) (int64, error) {
+	return forEachFile(ctx, st.Concurrency, weights, len(names), func(ctx context.Context, i int) (int64, error) {
 		name := names[i]
 		if err := ctx.Err(); err != nil {
 			return 0, fmt.Errorf("stage out %s: %w", name, context.Cause(ctx))

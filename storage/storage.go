@@ -45,6 +45,29 @@ type Session interface {
 	String() string
 }
 
+// SmallFiles is implemented by a Session for which moving a small file
+// costs little more than the latency of one request (the HTTP object
+// stores: cloud, plgdata), so that more of them at a time pay off: Staging
+// then moves up to SmallFileFactor × its Concurrency files at a time while
+// they are at most SmallFileSize bytes (their memory is a few KiB each), and
+// Concurrency files at a time when they are larger or of unknown size.
+type SmallFiles interface {
+	// Sizes returns the stored sizes of those of names it can learn with a
+	// few requests (cloud: one LIST per 1000 keys), or nil. It is asked
+	// before a stage-in of more files than the concurrency; what it does not
+	// return counts as large.
+	Sizes(ctx context.Context, names []string) map[string]int64
+}
+
+const (
+	// SmallFileSize is the size up to which a file counts as small for a
+	// SmallFiles session.
+	SmallFileSize = 1 << 20
+	// SmallFileFactor is how many small files take the place of one
+	// large one in the staging concurrency.
+	SmallFileFactor = 4
+)
+
 // ErrNotExist is wrapped by errors for a stored file that does not exist.
 var ErrNotExist = errors.New("storage: file does not exist")
 
