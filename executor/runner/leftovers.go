@@ -1,0 +1,165 @@
+package runner
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
+)
+
+// What a command leaves behind when it exits, and how it is ended.
+//
+// Every command gets a variable of its own, JobMarker=<random 16 hex
+// digits>, in its environment. Its processes inherit it, and the kernel
+// keeps it in /proc/<pid>/environ whatever a process does to its
+// environment later, after leaving the process group too (setsid, a
+// double-forked daemon). Once the command (the group leader) has exited,
+// and before it is reaped (so that its process group id cannot be
+// recycled), Run ends its leftovers: the members of its process group and
+// the processes carrying its marker get SIGTERM (and SIGCONT), and those
+// still alive after LeftoverGrace get SIGKILL. Result.ProcessesEnded counts
+// them. Their output pipes then close, so the command is answered at once,
+// not when a background process ends.
+//
+// Looking for marked processes reads every /proc/<pid>/environ, so it is
+// done only when there may be leftovers: the group still has members, or
+// the executor is a subreaper (package reaper) and has adopted children
+// (a leftover whose parent died is reparented to it), or it is not a
+// subreaper (then an escaped process cannot be told apart cheaply).
+
+// JobMarker is the variable that marks every process of one command.
+const JobMarker = "HYPERFLOW_JOB_MARKER"
+
+// LeftoverGrace is how long a command's leftovers have between SIGTERM and
+// SIGKILL.
+const LeftoverGrace = 2 * time.Second
+
+// killWait bounds the wait for SIGKILLed leftovers to be gone (one in
+// uninterruptible sleep is left behind).
+const killWait = time.Second
+
+// newMarker returns "JobMarker=<random>".
+func newMarker() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return JobMarker + "=" + hex.EncodeToString(b[:])
+}
+
+// withMarker returns env (nil: the executor's own) with marker added.
+func withMarker(env []string, marker string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if len(kv) > len(JobMarker) && kv[:len(JobMarker)+1] == JobMarker+"=" {
+			continue // a job's own variable of that name does not hide it
+		}
+		out = append(out, kv)
+	}
+	return append(out, marker)
+}
+
+// endLeftovers ends what is left of the command whose process group is
+// pgid (its leader exited, not yet reaped) and returns how many processes
+// it ended.
+func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration) int {
+	if pgid <= 1 {
+		return 0
+	}
+	groupAlive := syscall.Kill(-pgid, 0) == nil
+	if !groupAlive && r.Enabled() && len(r.Adopted()) == 0 {
+		return 0
+	}
+	pids := leftovers(pgid, marker)
+	if len(pids) == 0 {
+		if groupAlive {
+			signalGroup(pgid, syscall.SIGKILL) // members /proc did not show
+		}
+		return 0
+	}
+	signalGroup(pgid, syscall.SIGTERM)
+	signalGroup(pgid, syscall.SIGCONT)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	deadline := time.Now().Add(grace)
+	left := pids
+	for {
+		left = alive(left)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			signalGroup(pgid, syscall.SIGKILL)
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			// SIGKILL takes effect at once but not instantly: wait
+			// (bounded) for them to be gone.
+			for end := time.Now().Add(killWait); len(left) > 0 && time.Now().Before(end); left = alive(left) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return len(pids)
+}
+
+// leftovers lists the live processes in group pgid (but its leader) or
+// carrying marker.
+func leftovers(pgid int, marker string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	want := []byte(marker)
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || pid == pgid {
+			continue
+		}
+		st, err := reaper.ReadStat(pid)
+		if err != nil || st.State == 'Z' || st.State == 'X' {
+			continue
+		}
+		if st.Pgrp == pgid || hasEnv(pid, want) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// hasEnv says whether the initial environment of pid holds the entry kv.
+func hasEnv(pid int, kv []byte) bool {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	for _, entry := range bytes.Split(env, []byte{0}) {
+		if bytes.Equal(entry, kv) {
+			return true
+		}
+	}
+	return false
+}
+
+// alive returns the pids of list that still run (a zombie is dead).
+func alive(list []int) []int {
+	var out []int
+	for _, pid := range list {
+		if st, err := reaper.ReadStat(pid); err == nil && st.State != 'Z' && st.State != 'X' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
