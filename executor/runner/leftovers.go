@@ -68,6 +68,10 @@ func withMarker(env []string, marker string) []string {
 // endLeftovers ends what is left of the command whose process group is
 // pgid (its leader exited, not yet reaped) and returns how many processes
 // it ended.
+//
+// A leftover may fork between the look in /proc and the signal, so the
+// look is repeated after each round until it finds nothing new (at most
+// leftoverRounds rounds): a process that got SIGKILL forks no more.
 func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration) int {
 	if pgid <= 1 {
 		return 0
@@ -76,13 +80,33 @@ func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration
 	if !groupAlive && r.Enabled() && len(r.Adopted()) == 0 {
 		return 0
 	}
-	pids := leftovers(pgid, marker)
-	if len(pids) == 0 {
-		if groupAlive {
-			signalGroup(pgid, syscall.SIGKILL) // members /proc did not show
+	seen := map[int]bool{}
+	for round := 0; round < leftoverRounds; round++ {
+		var fresh []int
+		for _, pid := range leftovers(pgid, marker) {
+			if !seen[pid] {
+				seen[pid] = true
+				fresh = append(fresh, pid)
+			}
 		}
-		return 0
+		if len(fresh) == 0 {
+			if round == 0 && groupAlive {
+				signalGroup(pgid, syscall.SIGKILL) // members /proc did not show
+			}
+			break
+		}
+		endRound(pgid, fresh, grace)
 	}
+	return len(seen)
+}
+
+// leftoverRounds bounds the looks for leftovers of one command.
+const leftoverRounds = 5
+
+// endRound sends SIGTERM (and SIGCONT) to the group and to pids, then
+// SIGKILL to those alive after grace, and waits (up to killWait) for them
+// to be gone.
+func endRound(pgid int, pids []int, grace time.Duration) {
 	signalGroup(pgid, syscall.SIGTERM)
 	signalGroup(pgid, syscall.SIGCONT)
 	for _, pid := range pids {
@@ -90,12 +114,8 @@ func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration
 		_ = syscall.Kill(pid, syscall.SIGCONT)
 	}
 	deadline := time.Now().Add(grace)
-	left := pids
-	for {
-		left = alive(left)
-		if len(left) == 0 {
-			break
-		}
+	pause := time.Millisecond
+	for left := alive(pids); len(left) > 0; left = alive(left) {
 		if time.Now().After(deadline) {
 			signalGroup(pgid, syscall.SIGKILL)
 			for _, pid := range left {
@@ -106,11 +126,11 @@ func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration
 			for end := time.Now().Add(killWait); len(left) > 0 && time.Now().Before(end); left = alive(left) {
 				time.Sleep(5 * time.Millisecond)
 			}
-			break
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
 	}
-	return len(pids)
 }
 
 // leftovers lists the live processes in group pgid (but its leader) or
