@@ -9,8 +9,12 @@
 //     before releasing it; Reap holds the write lock while it lists and
 //     reaps, so a runner child is never seen unregistered), or
 //   - it is in this process's own process group: a direct child started by
-//     exec.Cmd elsewhere in the executor (the gridftp client, for example),
-//     whose Wait will reap it.
+//     exec.Cmd elsewhere in the executor, whose Wait will reap it; or
+//   - it leads a process group of its own in this process's session, as an
+//     exec.Cmd with Setpgid does (the gridftp client): such a zombie is left
+//     to its Wait for AmbiguousGrace, then reaped (an orphaned job process
+//     that called setpgid itself looks the same, and must not stay a
+//     zombie for ever).
 //
 // Everything else that is our child was reparented to us: the leftovers of
 // jobs (in a job's process group, or in a session of their own), and, as
@@ -37,6 +41,10 @@ import (
 // coalesce and may be lost).
 const Interval = 10 * time.Second
 
+// AmbiguousGrace is how long a zombie that may be another exec.Cmd's
+// child (see the package doc) is left to its Wait.
+const AmbiguousGrace = time.Minute
+
 // Reaper reaps orphans and keeps the registry of runner children. The nil
 // *Reaper is valid: it registers nothing and reaps nothing.
 type Reaper struct {
@@ -49,12 +57,18 @@ type Reaper struct {
 	reaped   int64
 	self     int
 	pgrp     int
+	sid      int
+	// ambiguous: when each zombie leading its own group in our session
+	// was first seen (guarded by starting, write lock).
+	ambiguous map[int]time.Time
 }
 
 // New returns a Reaper of the current process. It does not become a
 // subreaper until Enable.
 func New() *Reaper {
-	return &Reaper{live: make(map[int]struct{}), self: os.Getpid(), pgrp: syscall.Getpgrp()}
+	sid, _ := unix.Getsid(0)
+	return &Reaper{live: make(map[int]struct{}), self: os.Getpid(), pgrp: syscall.Getpgrp(), sid: sid,
+		ambiguous: make(map[int]time.Time)}
 }
 
 // Enable makes this process a child subreaper: orphaned descendants are
@@ -142,6 +156,8 @@ func (r *Reaper) Reap() int {
 	r.starting.Lock()
 	defer r.starting.Unlock()
 	n := 0
+	now := time.Now()
+	seen := make(map[int]bool)
 	for _, pid := range Children(r.self) {
 		if r.registered(pid) {
 			continue
@@ -149,6 +165,17 @@ func (r *Reaper) Reap() int {
 		st, err := ReadStat(pid)
 		if err != nil || st.State != 'Z' || st.Pgrp == r.pgrp {
 			continue
+		}
+		if st.Pgrp == pid && st.Session == r.sid {
+			seen[pid] = true
+			first, ok := r.ambiguous[pid]
+			if !ok {
+				r.ambiguous[pid] = now
+				continue
+			}
+			if now.Sub(first) < AmbiguousGrace {
+				continue
+			}
 		}
 		var ws syscall.WaitStatus
 		for {
@@ -160,6 +187,11 @@ func (r *Reaper) Reap() int {
 				n++
 			}
 			break
+		}
+	}
+	for pid := range r.ambiguous {
+		if !seen[pid] {
+			delete(r.ambiguous, pid) // reaped by its Wait, or by us
 		}
 	}
 	r.mu.Lock()

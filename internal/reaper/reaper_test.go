@@ -96,8 +96,10 @@ func pidOf(cmd *exec.Cmd) int {
 	return cmd.Process.Pid
 }
 
-// Reap leaves alone a registered child and a child in the executor's own
-// process group: their exit status stays for their Wait.
+// Reap leaves alone a registered child, a child in the executor's own
+// process group, and an unregistered child leading its own group (an
+// exec.Cmd with Setpgid, as the gridftp client's): their exit status stays
+// for their Wait.
 func TestReapLeavesOwnChildren(t *testing.T) {
 	r := newReaper(t)
 	registered := exec.Command("/bin/sh", "-c", "exit 3")
@@ -109,6 +111,12 @@ func TestReapLeavesOwnChildren(t *testing.T) {
 	if err := plain.Start(); err != nil {
 		t.Fatal(err)
 	}
+	leader := exec.Command("/bin/sh", "-c", "exit 5") // unregistered, own group
+	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := leader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitZombie(t, leader.Process.Pid)
 	waitZombie(t, registered.Process.Pid)
 	waitZombie(t, plain.Process.Pid)
 	r.Reap()
@@ -118,6 +126,10 @@ func TestReapLeavesOwnChildren(t *testing.T) {
 	r.Done(registered.Process.Pid)
 	if err := plain.Wait(); plain.ProcessState == nil || plain.ProcessState.ExitCode() != 4 {
 		t.Errorf("child in the executor's group: Wait() = %v, state %v; want exit status 4", err, plain.ProcessState)
+	}
+	r.Reap() // twice: the first sighting is not a reason to wait any less
+	if err := leader.Wait(); leader.ProcessState == nil || leader.ProcessState.ExitCode() != 5 {
+		t.Errorf("child leading its own group: Wait() = %v, state %v; want exit status 5", err, leader.ProcessState)
 	}
 }
 
