@@ -26,11 +26,12 @@ import (
 // them. Their output pipes then close, so the command is answered at once,
 // not when a background process ends.
 //
-// Looking for marked processes reads every /proc/<pid>/environ, so it is
-// done only when there may be leftovers: the group still has members, or
-// the executor is a subreaper (package reaper) and has adopted children
-// (a leftover whose parent died is reparented to it), or it is not a
-// subreaper (then an escaped process cannot be told apart cheaply).
+// Looking for marked processes reads /proc/<pid>/stat and environ of every
+// process (those of other users fail at once), after every command: in a
+// container that is a handful of processes. It is not skipped when the
+// executor (a subreaper) seems to have no adopted children: the kernel's
+// list of children (/proc/<pid>/task/*/children) may miss some while
+// others are created or reaped, and a leftover was seen to survive so.
 
 // JobMarker is the variable that marks every process of one command.
 const JobMarker = "HYPERFLOW_JOB_MARKER"
@@ -72,14 +73,11 @@ func withMarker(env []string, marker string) []string {
 // A leftover may fork between the look in /proc and the signal, so the
 // look is repeated after each round until it finds nothing new (at most
 // leftoverRounds rounds): a process that got SIGKILL forks no more.
-func endLeftovers(pgid int, marker string, r *reaper.Reaper, grace time.Duration) int {
+func endLeftovers(pgid int, marker string, grace time.Duration) int {
 	if pgid <= 1 {
 		return 0
 	}
 	groupAlive := syscall.Kill(-pgid, 0) == nil
-	if !groupAlive && r.Enabled() && len(r.Adopted()) == 0 {
-		return 0
-	}
 	seen := map[int]bool{}
 	for round := 0; round < leftoverRounds; round++ {
 		var fresh []int
@@ -152,25 +150,52 @@ func leftovers(pgid int, marker string) []int {
 		if err != nil || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
-		if st.Pgrp == pgid || hasEnv(pid, want) {
+		if st.Pgrp == pgid {
+			out = append(out, pid)
+			continue
+		}
+		if st.Ppid == 2 || pid == 2 {
+			continue // kernel threads: no environment
+		}
+		match, known := hasEnv(pid, want)
+		for try := 0; !known && try < environTries; try++ {
+			// An empty environment: the process is in execve (a
+			// leftover leaving the group with setsid and exec'ing
+			// was seen so). Look again once it is through.
+			time.Sleep(time.Millisecond)
+			match, known = hasEnv(pid, want)
+		}
+		if match {
 			out = append(out, pid)
 		}
 	}
 	return out
 }
 
-// hasEnv says whether the initial environment of pid holds the entry kv.
-func hasEnv(pid int, kv []byte) bool {
+// environTries bounds the looks at a process whose environment reads empty.
+const environTries = 20
+
+// hasEnv says whether the initial environment of pid holds the entry kv;
+// known is false when it read empty (a process in execve, or gone).
+func hasEnv(pid int, kv []byte) (match, known bool) {
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return false
+		// Another user's process (EACCES) is not ours; a process that
+		// is gone has nothing left to end.
+		return false, true
+	}
+	if len(env) == 0 {
+		if st, err := reaper.ReadStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
+			return false, true
+		}
+		return false, false
 	}
 	for _, entry := range bytes.Split(env, []byte{0}) {
 		if bytes.Equal(entry, kv) {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
 
 // alive returns the pids of list that still run (a zombie is dead).

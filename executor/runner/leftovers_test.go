@@ -21,7 +21,7 @@ func tagged(tag string) []int {
 		if err != nil {
 			continue
 		}
-		if hasEnv(pid, want) && len(alive([]int{pid})) == 1 {
+		if m, _ := hasEnv(pid, want); m && len(alive([]int{pid})) == 1 {
 			out = append(out, pid)
 		}
 	}

@@ -60,8 +60,7 @@ type Command struct {
 	// it never stops the command or the tails.
 	Stdout, Stderr io.Writer
 	// Reaper, when set, registers the command while it runs so that the
-	// orphan reaper never reaps it (see package reaper), and tells whether
-	// leftovers come back to the executor (see leftovers.go).
+	// orphan reaper never reaps it (see package reaper).
 	Reaper *reaper.Reaper
 }
 
@@ -259,7 +258,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	// The leader has exited: end what remains of it (see Run).
-	ended := endLeftovers(*pgid, marker, c.Reaper, LeftoverGrace)
+	ended := endLeftovers(*pgid, marker, LeftoverGrace)
 	if !reaped {
 		waitErr = cmd.Wait()
 	}

@@ -53,7 +53,6 @@ type Reaper struct {
 	starting sync.RWMutex
 	mu       sync.Mutex // guards the fields below
 	live     map[int]struct{}
-	enabled  bool // Enable succeeded
 	reaped   int64
 	self     int
 	pgrp     int
@@ -80,20 +79,7 @@ func (r *Reaper) Enable() error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
 	}
-	r.mu.Lock()
-	r.enabled = true
-	r.mu.Unlock()
 	return nil
-}
-
-// Enabled reports whether orphans of this process's descendants come to it.
-func (r *Reaper) Enabled() bool {
-	if r == nil {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.enabled
 }
 
 // Start runs start (which starts a child and returns its pid) and registers
@@ -215,27 +201,6 @@ func (r *Reaper) Reaped() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reaped
-}
-
-// Adopted lists the live (not zombie) children of this process that are
-// neither registered runner children nor in its own process group: the
-// leftovers of jobs reparented to the subreaper.
-func (r *Reaper) Adopted() []int {
-	if r == nil {
-		return nil
-	}
-	var out []int
-	for _, pid := range Children(r.self) {
-		if r.registered(pid) {
-			continue
-		}
-		st, err := ReadStat(pid)
-		if err != nil || st.State == 'Z' || st.Pgrp == r.pgrp {
-			continue
-		}
-		out = append(out, pid)
-	}
-	return out
 }
 
 // Stat is what is read of /proc/<pid>/stat.
