@@ -26,9 +26,8 @@ import (
 // them. Their output pipes then close, so the command is answered at once,
 // not when a background process ends.
 //
-// Looking for marked processes reads /proc/<pid>/stat and environ of every
-// process (those of other users fail at once), after every command: in a
-// container that is a handful of processes. It is not skipped when the
+// Looking for marked processes reads /proc/<pid>/stat of every process, and
+// the environ of those started since the command, after every command. It is not skipped when the
 // executor (a subreaper) seems to have no adopted children: the kernel's
 // list of children (/proc/<pid>/task/*/children) may miss some while
 // others are created or reaped, and a leftover was seen to survive so.
@@ -132,11 +131,16 @@ func endRound(pgid int, pids []int, grace time.Duration) {
 }
 
 // leftovers lists the live processes in group pgid (but its leader) or
-// carrying marker.
+// carrying marker. Only processes started no earlier than the leader (its
+// descendants all are) have their environment read.
 func leftovers(pgid int, marker string) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
+	}
+	var since uint64
+	if st, err := reaper.ReadStat(pgid); err == nil {
+		since = st.StartTime
 	}
 	self := os.Getpid()
 	want := []byte(marker)
@@ -154,8 +158,8 @@ func leftovers(pgid int, marker string) []int {
 			out = append(out, pid)
 			continue
 		}
-		if st.Ppid == 2 || pid == 2 {
-			continue // kernel threads: no environment
+		if st.Ppid == 2 || pid == 2 || st.StartTime < since {
+			continue // kernel threads (no environment), or older than the command
 		}
 		match, known := hasEnv(pid, want)
 		for try := 0; !known && try < environTries; try++ {

@@ -207,6 +207,8 @@ func (r *Reaper) Reaped() int64 {
 type Stat struct {
 	State               byte
 	Ppid, Pgrp, Session int
+	// StartTime is when the process started, in clock ticks after boot.
+	StartTime uint64
 }
 
 // ReadStat reads /proc/<pid>/stat.
@@ -229,6 +231,9 @@ func ReadStat(pid int) (Stat, error) {
 	st.Ppid, _ = strconv.Atoi(string(f[1]))
 	st.Pgrp, _ = strconv.Atoi(string(f[2]))
 	st.Session, _ = strconv.Atoi(string(f[3]))
+	if len(f) > 19 {
+		st.StartTime, _ = strconv.ParseUint(string(f[19]), 10, 64)
+	}
 	return st, nil
 }
 
