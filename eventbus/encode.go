@@ -131,7 +131,7 @@ var encodedFields = map[reflect.Type][]string{
 	reflect.TypeFor[Timestamps](): {"JobStarted", "StageInStarted", "StageInFinished", "ExecutionStarted",
 		"ExecutionFinished", "StageOutStarted", "StageOutFinished", "JobFinished"},
 	reflect.TypeFor[Metrics](): {"Executor", "Thread", "Hostname", "Timestamps", "StageIn", "Execution",
-		"StageOut", "InputSize", "OutputSize", "CPUUser", "CPUSystem", "MaxRSS"},
+		"StageOut", "InputSize", "OutputSize", "CPUUser", "CPUSystem", "MaxRSS", "ProcessesEnded"},
 	reflect.TypeFor[Reply](): {"ExitStatus", "Stdout", "Stderr", "Exceptions", "Metrics"},
 }
 
@@ -311,6 +311,7 @@ func (w *jsonWriter) metrics(m *Metrics) {
 	w.float(`,"cpu_user":`, m.CPUUser)
 	w.float(`,"cpu_system":`, m.CPUSystem)
 	w.int(`,"max_rss":`, m.MaxRSS)
+	w.intOmit(`,"processes_ended":`, m.ProcessesEnded)
 	w.b = append(w.b, '}')
 }
 

@@ -135,6 +135,9 @@ type Metrics struct {
 	CPUUser    float64    `json:"cpu_user"`
 	CPUSystem  float64    `json:"cpu_system"`
 	MaxRSS     int64      `json:"max_rss"`
+	// ProcessesEnded counts the processes the command left running when
+	// it exited, ended by the executor (absent when none).
+	ProcessesEnded int64 `json:"processes_ended,omitempty"`
 }
 
 // Reply is the answer to a job message (wire.md §2).

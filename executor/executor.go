@@ -16,6 +16,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
@@ -41,6 +42,9 @@ type Params struct {
 	// JobFinished, when set, is called after each answered job with its
 	// storage, exit status and metrics (for the Prometheus endpoint).
 	JobFinished func(storage string, exitStatus int, m eventbus.Metrics)
+	// Reaper, when set, is the process's orphan reaper: job commands are
+	// registered with it (see package reaper).
+	Reaper *reaper.Reaper
 }
 
 // Stats is a snapshot of the executor's counters.
@@ -90,6 +94,7 @@ type Executor struct {
 	ready    func()
 	stopping func()
 	finished func(storage string, exitStatus int, m eventbus.Metrics)
+	reaper   *reaper.Reaper
 
 	id       string
 	hostname string
@@ -144,6 +149,7 @@ func New(cfg config.Settings, p Params) (*Executor, error) {
 		ready:    p.Ready,
 		stopping: p.Stopping,
 		finished: p.JobFinished,
+		reaper:   p.Reaper,
 		id:       uuid.NewString(),
 		hostname: host,
 		link:     newLink(),

@@ -113,6 +113,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 		Timeout:  timeout,
 		TailSize: e.cfg.OutputTail,
 		OnStart:  func(pid int) { r.ps.pid.Store(int64(pid)) },
+		Reaper:   e.reaper,
 	})
 	r.metrics.Timestamps.ExecutionStarted = eventbus.Timestamp(res.Started)
 	r.metrics.Timestamps.ExecutionFinished = eventbus.Timestamp(res.Finished)
@@ -120,6 +121,7 @@ func (e *Executor) runPipeline(ctx context.Context, r *jobRun) {
 	r.metrics.CPUUser = res.CPUUser.Seconds()
 	r.metrics.CPUSystem = res.CPUSystem.Seconds()
 	r.metrics.MaxRSS = res.MaxRSS
+	r.metrics.ProcessesEnded = int64(res.ProcessesEnded)
 	r.reply.ExitStatus = res.ExitStatus
 	r.reply.Stdout = res.Stdout
 	r.reply.Stderr = res.Stderr

@@ -264,6 +264,9 @@ func (v *detailView) stageLines(out []string) []string {
 		add(" %-10s  cpu user %s sys %s  max rss %s  in %s  out %s", "resources",
 			fmtDur(secs(m.CPUUser)), fmtDur(secs(m.CPUSystem)), fmtBytes(m.MaxRSS),
 			fmtBytes(m.InputSize), fmtBytes(m.OutputSize))
+		if m.ProcessesEnded > 0 {
+			add(" %-10s  %d left running by the command, ended at its exit", "leftovers", m.ProcessesEnded)
+		}
 	}
 	return out
 }

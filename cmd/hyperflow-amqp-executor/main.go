@@ -21,6 +21,7 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/metrics"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/systemd"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -53,8 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, w := range flags.Warnings {
 		log.Warn(w)
 	}
+	reap, stopReaper := startReaper(log)
+	defer stopReaper()
 	if cfg.WorkerPool {
-		return runWorkerPool(cfg, flags, log, stdout)
+		return runWorkerPool(cfg, flags, log, stdout, reap)
 	}
 	storages, err := storage.NewRegistry(cfg, log)
 	if err != nil {
@@ -74,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ex, err = executor.New(cfg, executor.Params{
 		Logger: log, Version: version, Storages: storages,
 		Ready: systemd.Ready, Stopping: systemd.Stopping, JobFinished: met.JobFinished,
+		Reaper: reap,
 	})
 	if err != nil {
 		log.Error("executor setup", "err", err)
@@ -100,6 +104,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startReaper makes the executor a child subreaper (it may be PID 1 in a
+// container, and a job's orphans come back to it rather than to init) and
+// reaps orphans until the function returned is called. Where the kernel
+// refuses, the executor runs on without: a job's leftovers are still
+// found by their marker (see package runner).
+func startReaper(log *slog.Logger) (*reaper.Reaper, func()) {
+	r := reaper.New()
+	if err := r.Enable(); err != nil {
+		log.Warn("not a child subreaper: orphans of jobs go to init", "err", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	return r, func() {
+		cancel()
+		<-done
+	}
 }
 
 // serveMetrics serves /metrics and /healthz on metrics_addr (when set) and

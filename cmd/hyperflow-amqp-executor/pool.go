@@ -13,11 +13,12 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/metrics"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/systemd"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
 // runWorkerPool is run in the worker-pool mode (--worker-pool): a drop-in
 // for HyperFlow's Node job listener, see executor/workerpool.
-func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, stdout io.Writer) int {
+func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, stdout io.Writer, reap *reaper.Reaper) int {
 	redis.SetLogger(workerpool.RedisLibraryLogger(log))
 	if flags.Check {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -35,6 +36,7 @@ func runWorkerPool(cfg config.Settings, flags config.Flags, log *slog.Logger, st
 	}, cfg.HeartbeatInterval)
 	pool, err := workerpool.New(cfg, workerpool.Params{
 		Logger: log, Version: version, Ready: systemd.Ready, Stopping: systemd.Stopping, TaskFinished: met.JobFinished,
+		Reaper: reap,
 	})
 	if err != nil {
 		log.Error("worker pool setup", "err", err)

@@ -87,10 +87,11 @@ func (o obj) sub(keys ...any) obj {
 	return obj(m)
 }
 
-// manifests parses every .yaml file of this directory, all documents.
-func manifests(t *testing.T) map[string][]obj {
+// manifests parses every file matching pattern ("*.yaml": those of this
+// directory), all documents.
+func manifests(t *testing.T, pattern string) map[string][]obj {
 	t.Helper()
-	files, err := filepath.Glob("*.yaml")
+	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests (%v)", err)
 	}
@@ -188,22 +189,19 @@ func served(h http.Handler, p string) int {
 	return rec.Code
 }
 
-func TestManifests(t *testing.T) {
-	m := manifests(t)
-	dep := one(t, m, "Deployment", "apps/v1")
-	so := one(t, m, "ScaledObject", "keda.sh/v1alpha1")
-	ta := one(t, m, "TriggerAuthentication", "keda.sh/v1alpha1")
-	pdb := one(t, m, "PodDisruptionBudget", "policy/v1")
-	svc := one(t, m, "Service", "v1")
-	sm := one(t, m, "ServiceMonitor", "monitoring.coreos.com/v1")
-	secret := one(t, m, "Secret", "v1")
+// checkPod checks the executor pod of Deployment dep: env names the
+// executor reads (values loaded and validated), secret keys, probes on the
+// served /healthz of the metrics port, grace longer than shutdown_grace,
+// non-root, read-only root with the work directories on an emptyDir,
+// resources. It returns what the callers check further.
+func checkPod(t *testing.T, dep, secret obj) (cfg config.Settings, c obj, podLabels map[string]string, metricsPort int, h http.Handler) {
+	t.Helper()
 	secretData := secret.strMap("stringData")
 	for k := range secret.strMap("data") {
 		secretData[k] = "(base64)"
 	}
-
 	pod := dep.sub("spec", "template")
-	podLabels := pod.strMap("metadata", "labels")
+	podLabels = pod.strMap("metadata", "labels")
 	if !selects(dep.strMap("spec", "selector", "matchLabels"), podLabels) {
 		t.Errorf("the Deployment's selector does not match its pod labels %v", podLabels)
 	}
@@ -214,7 +212,7 @@ func TestManifests(t *testing.T) {
 	if len(containers) != 1 {
 		t.Fatalf("want one container, have %d", len(containers))
 	}
-	c := containers[0]
+	c = containers[0]
 	// The image is the application's, with the executor copied in.
 	if l, _ := c.get("command").([]any); len(l) == 0 || path.Base(fmt.Sprint(l[0])) != "hyperflow-amqp-executor" {
 		t.Errorf("command %v does not run hyperflow-amqp-executor", c.get("command"))
@@ -244,8 +242,13 @@ func TestManifests(t *testing.T) {
 				t.Errorf("env %s reads key %s, not in the Secret and not optional", name, ref.str("key"))
 			}
 			env[name] = v
+		case e.sub("valueFrom", "fieldRef") != nil:
+			if e.str("valueFrom", "fieldRef", "fieldPath") == "" {
+				t.Errorf("env %s: fieldRef without fieldPath", name)
+			}
+			env[name] = "from-field"
 		case e.get("valueFrom") != nil:
-			t.Errorf("env %s: only values and secretKeyRef are checked here", name)
+			t.Errorf("env %s: only values, secretKeyRef and fieldRef are checked here", name)
 		default:
 			if _, isString := e.get("value").(string); !isString {
 				t.Errorf("env %s: value %v is not a string (quote it)", name, e.get("value"))
@@ -262,7 +265,8 @@ func TestManifests(t *testing.T) {
 			args = append(args, fmt.Sprint(a))
 		}
 	}
-	cfg, _, err := config.Load(args, func(k string) string { return env[k] }, nil)
+	var err error
+	cfg, _, err = config.Load(args, func(k string) string { return env[k] }, nil)
 	if err != nil {
 		t.Fatalf("the Deployment's settings do not load: %v", err)
 	}
@@ -279,11 +283,11 @@ func TestManifests(t *testing.T) {
 	if host != "" && host != "0.0.0.0" && host != "::" {
 		t.Errorf("metrics address %s: the kubelet and Prometheus cannot reach %s", cfg.MetricsAddr, host)
 	}
-	metricsPort, _ := strconv.Atoi(portStr)
+	metricsPort, _ = strconv.Atoi(portStr)
 	if p, ok := containerPort(c, "metrics"); !ok || p != metricsPort {
 		t.Errorf("container port \"metrics\" is %d, the metrics address %s", p, cfg.MetricsAddr)
 	}
-	h := metricsHandler(t)
+	h = metricsHandler(t)
 	if code := served(h, "/no-such-path"); code != http.StatusNotFound {
 		t.Fatalf("the metrics handler answers %d for an unknown path", code)
 	}
@@ -341,6 +345,25 @@ func TestManifests(t *testing.T) {
 	if c.sub("resources", "requests") == nil || c.sub("resources", "limits") == nil {
 		t.Error("no resource requests or limits")
 	}
+
+	return cfg, c, podLabels, metricsPort, h
+}
+
+func TestManifests(t *testing.T) {
+	m := manifests(t, "*.yaml")
+	dep := one(t, m, "Deployment", "apps/v1")
+	so := one(t, m, "ScaledObject", "keda.sh/v1alpha1")
+	ta := one(t, m, "TriggerAuthentication", "keda.sh/v1alpha1")
+	pdb := one(t, m, "PodDisruptionBudget", "policy/v1")
+	svc := one(t, m, "Service", "v1")
+	sm := one(t, m, "ServiceMonitor", "monitoring.coreos.com/v1")
+	secret := one(t, m, "Secret", "v1")
+	secretData := secret.strMap("stringData")
+	for k := range secret.strMap("data") {
+		secretData[k] = "(base64)"
+	}
+
+	cfg, c, podLabels, metricsPort, h := checkPod(t, dep, secret)
 
 	// KEDA: scales this Deployment on its queue, counting running jobs.
 	if so.str("spec", "scaleTargetRef", "name") != dep.str("metadata", "name") {
@@ -420,5 +443,71 @@ func TestManifests(t *testing.T) {
 		t.Errorf("ServiceMonitor endpoints %v: want the Service port %q", eps, ports[0].str("name"))
 	} else if p := eps[0].str("path"); p != "/metrics" || served(h, p) != http.StatusOK {
 		t.Errorf("ServiceMonitor path %q: the executor serves /metrics", p)
+	}
+}
+
+// The worker-pool example (worker-pool/): a Deployment running the executor
+// in worker-pool mode with the Node listener's settings, scaled by KEDA on
+// its task type's queue, with a PodDisruptionBudget; it uses the Secret and
+// the TriggerAuthentication of the executor example.
+func TestWorkerPoolManifests(t *testing.T) {
+	shared := manifests(t, "*.yaml")
+	secret := one(t, shared, "Secret", "v1")
+	ta := one(t, shared, "TriggerAuthentication", "keda.sh/v1alpha1")
+	m := manifests(t, filepath.Join("worker-pool", "*.yaml"))
+	dep := one(t, m, "Deployment", "apps/v1")
+	so := one(t, m, "ScaledObject", "keda.sh/v1alpha1")
+	pdb := one(t, m, "PodDisruptionBudget", "policy/v1")
+
+	cfg, _, podLabels, _, _ := checkPod(t, dep, secret)
+	if !cfg.WorkerPool {
+		t.Fatal("the worker-pool Deployment does not select the worker-pool mode (WORKER_POOL)")
+	}
+	if cfg.PoolQueue == "" || cfg.WorkDir == "" {
+		t.Errorf("queue %q, work dir %q: a pool needs QUEUE_NAME and HF_VAR_WORK_DIR", cfg.PoolQueue, cfg.WorkDir)
+	}
+	// The shared work directory is a mounted volume.
+	mounted := false
+	for _, vm := range dep.sub("spec", "template").list("spec", "containers")[0].list("volumeMounts") {
+		if strings.TrimSuffix(vm.str("mountPath"), "/") == strings.TrimSuffix(cfg.WorkDir, "/") {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("the work directory %s (HF_VAR_WORK_DIR) is not a mounted volume", cfg.WorkDir)
+	}
+
+	if so.str("spec", "scaleTargetRef", "name") != dep.str("metadata", "name") {
+		t.Errorf("ScaledObject targets %q, the Deployment is %q", so.str("spec", "scaleTargetRef", "name"), dep.str("metadata", "name"))
+	}
+	if so.str("spec", "minReplicaCount") != "0" {
+		t.Errorf("minReplicaCount %s, want 0 (scale from zero)", so.str("spec", "minReplicaCount"))
+	}
+	triggers := so.list("spec", "triggers")
+	if len(triggers) != 1 {
+		t.Fatalf("want one trigger, have %d", len(triggers))
+	}
+	tr := triggers[0]
+	md := tr.strMap("metadata")
+	if tr.str("type") != "rabbitmq" || md["protocol"] != "http" || md["mode"] != "QueueLength" {
+		t.Errorf("trigger %s %v: want rabbitmq, protocol http, mode QueueLength (ready + unacknowledged)", tr.str("type"), md)
+	}
+	if v, ok := md["excludeUnacknowledged"]; ok && v != "false" {
+		t.Errorf("excludeUnacknowledged %s: running tasks must count", v)
+	}
+	if md["queueName"] != cfg.PoolQueue {
+		t.Errorf("the trigger watches queue %q, the pool consumes %q (QUEUE_NAME)", md["queueName"], cfg.PoolQueue)
+	}
+	if md["value"] != strconv.Itoa(cfg.Threads) {
+		t.Errorf("the trigger's value %s is not THREADS %d (tasks per pod)", md["value"], cfg.Threads)
+	}
+	if md["host"] != "" || md["hostFromEnv"] != "" {
+		t.Error("the management URL holds a password: give it through the TriggerAuthentication")
+	}
+	if tr.str("authenticationRef", "name") != ta.str("metadata", "name") {
+		t.Errorf("authenticationRef %q, the TriggerAuthentication is %q", tr.str("authenticationRef", "name"), ta.str("metadata", "name"))
+	}
+	if !selects(pdb.strMap("spec", "selector", "matchLabels"), podLabels) {
+		t.Error("the PodDisruptionBudget does not select the worker-pool pods")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
 // Defaults for the zero values of Command.TailSize and Command.Grace.
@@ -58,6 +59,9 @@ type Command struct {
 	// files. A write error there is ignored (the writer should keep it):
 	// it never stops the command or the tails.
 	Stdout, Stderr io.Writer
+	// Reaper, when set, registers the command while it runs so that the
+	// orphan reaper never reaps it (see package reaper).
+	Reaper *reaper.Reaper
 }
 
 // Result is the outcome of Run.
@@ -79,6 +83,10 @@ type Result struct {
 	// MaxRSS is the largest resident set size, in bytes, of the command or
 	// of any descendant it waited for.
 	MaxRSS int64
+	// ProcessesEnded counts the processes the command left running when
+	// it exited (in its group, or carrying its marker after leaving it),
+	// ended by Run (see leftovers.go).
+	ProcessesEnded int
 	// Err says why the command could not start, that it timed out or that
 	// ctx was canceled. It is nil for a normal exit, even a non-zero one.
 	Err error
@@ -103,11 +111,13 @@ type Result struct {
 // executor ends them at its next start (see package executor, sweep.go).
 //
 // Leftovers: once the command (the group leader) has exited, for whatever
-// reason, whatever remains of its process group gets SIGKILL. A job's
+// reason, whatever remains of its process group, and every process that
+// left the group but carries the command's marker (JobMarker), gets
+// SIGTERM, then SIGKILL after LeftoverGrace (leftovers.go). A job's
 // background processes must not outlive it: they would hold its work
-// directory and its output pipes. Processes that left the group (setsid)
-// are not reached; if they keep stdout or stderr open, Run stops reading
-// c.Grace after the command's exit and their later output is lost.
+// directory and its output pipes. If something still keeps stdout or
+// stderr open, Run stops reading c.Grace after the command's exit and
+// the later output is lost.
 //
 // The group is signalled only while the leader is not yet reaped (it is
 // watched with waitid(WNOWAIT) and reaped afterwards), so its process group
@@ -169,10 +179,11 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 
 	stdout, stderr := NewTail(tailSize), NewTail(tailSize)
 	pidfd := -1
+	marker := newMarker()
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   append([]string{c.Path}, c.Args...),
-		Env:    c.Env,
+		Env:    withMarker(c.Env, marker),
 		Dir:    c.Dir,
 		Stdout: alsoTo(stdout, c.Stdout),
 		Stderr: alsoTo(stderr, c.Stderr),
@@ -188,10 +199,17 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = c.Reaper.Start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	if err != nil {
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
 	}
-	*pgid = cmd.Process.Pid // Setpgid with Pgid 0: the group id is the pid
+	defer c.Reaper.Done(cmd.Process.Pid) // after cmd.Wait
+	*pgid = cmd.Process.Pid              // Setpgid with Pgid 0: the group id is the pid
 	if c.OnStart != nil {
 		c.OnStart(cmd.Process.Pid)
 	}
@@ -239,8 +257,8 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		canceled = terminateGroup(*pgid, grace, watch)
 	}
 
-	// The leader has exited: kill what remains of its group (see Run).
-	signalGroup(*pgid, syscall.SIGKILL)
+	// The leader has exited: end what remains of it (see Run).
+	ended := endLeftovers(*pgid, marker, LeftoverGrace)
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
@@ -252,6 +270,8 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		Stderr:      stderr.String(),
 		StdoutTotal: stdout.Total(),
 		StderrTotal: stderr.Total(),
+
+		ProcessesEnded: ended,
 	}
 	state := cmd.ProcessState
 	if state == nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -110,7 +111,6 @@ func TestRunOutput(t *testing.T) {
 		{name: "Env given", cmd: Command{Path: "sh", Args: []string{"-c", `printf %s "$HF_TEST"`}, Env: []string{"PATH=/usr/bin:/bin", "HF_TEST=hello world"}}, wantStdout: "hello world", wantStdoutTotal: 11},
 		{name: "Env given, last value wins", cmd: Command{Path: "sh", Args: []string{"-c", `printf %s "$HF_TEST"`}, Env: []string{"PATH=/nowhere", "HF_TEST=a", "HF_TEST=b", "PATH=/usr/bin:/bin"}}, wantStdout: "b", wantStdoutTotal: 1},
 		{name: "Env nil inherits", cmd: sh(`printf %s "$PATH"`), wantStdout: os.Getenv("PATH"), wantStdoutTotal: int64(len(os.Getenv("PATH")))},
-		{name: "empty Env is empty", cmd: Command{Path: "/usr/bin/env", Env: []string{}}, wantStdout: "", wantStdoutTotal: 0},
 		{name: "looked up in the PATH of Env", cmd: Command{Path: "hf-echo", Args: []string{"hi"}, Env: []string{"PATH=/nowhere:" + dir}}, wantStdout: "hi\n", wantStdoutTotal: 3},
 		{name: "Dir respected", cmd: Command{Path: "sh", Args: []string{"-c", "pwd -P"}, Dir: dir}, wantStdout: realDir + "\n", wantStdoutTotal: int64(len(realDir) + 1)},
 		{name: "relative Path is relative to Dir", cmd: Command{Path: "./hf-echo", Args: []string{"rel"}, Dir: dir}, wantStdout: "rel\n", wantStdoutTotal: 4},
@@ -236,9 +236,9 @@ func TestRunKillsGroup(t *testing.T) {
 	}
 }
 
-// TestRunDetachedOutputHolder: a process that left the group (setsid) and
-// keeps stdout open is not killed, but Run stops waiting for its output
-// Grace after the command exited.
+// A process that left the command's group and session (setsid) and keeps
+// stdout open is ended with the command (it carries the command's marker):
+// Run returns at once, not after the sleep nor only after the grace.
 func TestRunDetachedOutputHolder(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("setsid"); err != nil {
@@ -248,11 +248,11 @@ func TestRunDetachedOutputHolder(t *testing.T) {
 	start := time.Now()
 	res := Run(context.Background(), Command{
 		Path: "sh",
-		// The leftover must have left the group before the command exits,
-		// or it is killed with the group: wait until it says so.
+		// The leftover must have left the group before the command exits:
+		// wait until it says so.
 		Args:  []string{"-c", "setsid sh -c 'echo > ready; exec sleep 300' & echo $! > pid; until [ -e ready ]; do sleep 0.01; done; echo started"},
 		Dir:   dir,
-		Grace: 300 * time.Millisecond,
+		Grace: time.Minute,
 	})
 	elapsed := time.Since(start)
 	pid := runnerReadPID(t, filepath.Join(dir, "pid"))
@@ -263,8 +263,23 @@ func TestRunDetachedOutputHolder(t *testing.T) {
 	if res.Stdout != "started\n" {
 		t.Errorf("Stdout = %q, want %q", res.Stdout, "started\n")
 	}
-	if elapsed < 300*time.Millisecond || elapsed > 30*time.Second {
-		t.Errorf("Run returned after %v, want about the grace period 300ms", elapsed)
+	if elapsed > 30*time.Second {
+		t.Errorf("Run returned after %v: it waited for the detached process or the grace (1m)", elapsed)
+	}
+	if res.ProcessesEnded != 1 {
+		t.Errorf("ProcessesEnded = %d, want 1", res.ProcessesEnded)
+	}
+	if len(alive([]int{pid})) != 0 {
+		t.Errorf("detached process %d still runs", pid)
+	}
+}
+
+// An empty Env gives the command only its marker.
+func TestRunEmptyEnvHasOnlyTheMarker(t *testing.T) {
+	t.Parallel()
+	res := Run(context.Background(), Command{Path: "/usr/bin/env", Env: []string{}})
+	if res.ExitStatus != 0 || !regexp.MustCompile(`^HYPERFLOW_JOB_MARKER=[0-9a-f]{16}\n$`).MatchString(res.Stdout) {
+		t.Fatalf("Run() = status %d, stdout %q; want 0 and the marker alone", res.ExitStatus, res.Stdout)
 	}
 }
 

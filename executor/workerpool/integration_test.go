@@ -661,3 +661,30 @@ func TestPoolBrokerLoss(t *testing.T) {
 		t.Error("the redelivery was not attached to the running task")
 	}
 }
+
+// A task's command that leaves a background process is completed at once:
+// the process is ended (the same runner as the executor's), and job.finished
+// counts it.
+func TestPoolEndsTaskLeftovers(t *testing.T) {
+	b := setup(t, nil)
+	id := b.task(1)
+	start := time.Now()
+	b.publish(message(map[TaskID]map[string]any{
+		id: {"executable": "sh", "args": []any{"-c", "sleep 300 & echo started"}, "stdout": "bg.txt"},
+	}, id))
+	if got := b.code(id); got != "0" {
+		t.Fatalf("code of %s = %s, want 0", id, got)
+	}
+	took := time.Since(start)
+	if took > 60*time.Second {
+		t.Errorf("completed after %v: it waited for the background sleep", took)
+	}
+	fin := b.events.wait(t, id, eventbus.TypeJobFinished)
+	if fin.Metrics == nil || fin.Metrics.ProcessesEnded != 1 {
+		t.Errorf("job.finished metrics %+v: want processes_ended 1", fin.Metrics)
+	}
+	if data, _ := os.ReadFile(filepath.Join(b.dir, "bg.txt")); string(data) != "started\n" {
+		t.Errorf("bg.txt = %q", data)
+	}
+	t.Logf("task with a background sleep completed in %v", took)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
 // Params are the pool's collaborators.
@@ -29,6 +30,9 @@ type Params struct {
 	// TaskFinished, when set, is called after each completed task with
 	// its exit code and metrics (for the Prometheus endpoint).
 	TaskFinished func(storage string, exitStatus int, m eventbus.Metrics)
+	// Reaper, when set, is the process's orphan reaper: task commands
+	// are registered with it (see package reaper).
+	Reaper *reaper.Reaper
 }
 
 // Stats is a snapshot of the pool's counters.
@@ -49,6 +53,7 @@ type Pool struct {
 	ready    func()
 	stopping func()
 	finished func(storage string, exitStatus int, m eventbus.Metrics)
+	reaper   *reaper.Reaper
 
 	id       string // executor id in events, new at every start
 	hostname string // HF_LOG_NODE_NAME, else the host's name
@@ -114,7 +119,7 @@ func New(cfg config.Settings, p Params) (*Pool, error) {
 		host, _ = os.Hostname()
 	}
 	pool := &Pool{
-		cfg: cfg, log: p.Logger, version: p.Version, ready: p.Ready, stopping: p.Stopping, finished: p.TaskFinished,
+		cfg: cfg, log: p.Logger, version: p.Version, ready: p.Ready, stopping: p.Stopping, finished: p.TaskFinished, reaper: p.Reaper,
 		id: uuid.NewString(), hostname: host, handler: newHandlerID(),
 		workDir: workDir, logDir: logDir, baseEnv: taskEnv(os.Environ()),
 		prefetch:  cfg.Prefetch,

@@ -112,6 +112,7 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 		out.metrics.CPUUser += res.CPUUser.Seconds()
 		out.metrics.CPUSystem += res.CPUSystem.Seconds()
 		out.metrics.MaxRSS = max(out.metrics.MaxRSS, res.MaxRSS)
+		out.metrics.ProcessesEnded += int64(res.ProcessesEnded)
 		out.code, out.stderr = res.ExitStatus, res.Stderr
 		out.exceptions = nil
 		if err != nil {
@@ -171,7 +172,7 @@ func (p *Pool) attempt(ctx context.Context, slot int, id TaskID, job *JobMessage
 	}
 	p.emit(ctx, slot, id, &eventbus.Event{Type: eventbus.TypeExecStarted, Executable: job.Executable})
 	res := runner.Run(ctx, runner.Command{
-		Path: path, Args: args, Env: p.baseEnv, Dir: p.workDir,
+		Path: path, Args: args, Env: p.baseEnv, Dir: p.workDir, Reaper: p.reaper,
 		Timeout: p.cfg.JobTimeout, TailSize: p.cfg.OutputTail,
 		Stdout: teeWriter(stdout, logs.stdout), Stderr: teeWriter(stderr, logs.stderr),
 		OnStart: func(pid int) {
@@ -198,7 +199,8 @@ func (p *Pool) attempt(ctx context.Context, slot int, id TaskID, job *JobMessage
 	p.log.Debug("attempt finished", "task", id, "attempt", n, "exit_status", res.ExitStatus)
 	p.emit(ctx, slot, id, &eventbus.Event{Type: eventbus.TypeExecFinished, Executable: job.Executable,
 		ExitStatus: eventbus.Ptr(res.ExitStatus), Time: eventbus.Ptr(res.Finished.Sub(res.Started).Seconds()),
-		Metrics: &eventbus.Metrics{CPUUser: res.CPUUser.Seconds(), CPUSystem: res.CPUSystem.Seconds(), MaxRSS: res.MaxRSS}})
+		Metrics: &eventbus.Metrics{CPUUser: res.CPUUser.Seconds(), CPUSystem: res.CPUSystem.Seconds(), MaxRSS: res.MaxRSS,
+			ProcessesEnded: int64(res.ProcessesEnded)}})
 	return res, nil
 }
 

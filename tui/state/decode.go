@@ -167,6 +167,8 @@ type wireMetrics struct {
 	CPUUser    float64             `json:"cpu_user"`
 	CPUSystem  float64             `json:"cpu_system"`
 	MaxRSS     int64               `json:"max_rss"`
+	// ProcessesEnded: what the command left running, ended at its exit.
+	ProcessesEnded int64 `json:"processes_ended"`
 }
 
 // threadKey renders a raw thread id as a string: an integer in decimal

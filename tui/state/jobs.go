@@ -665,6 +665,8 @@ func (m *model) metrics(w *wireMetrics) *eventbus.Metrics {
 		CPUUser:    w.CPUUser,
 		CPUSystem:  w.CPUSystem,
 		MaxRSS:     w.MaxRSS,
+
+		ProcessesEnded: w.ProcessesEnded,
 	}
 }
 

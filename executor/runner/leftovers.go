@@ -1,0 +1,214 @@
+package runner
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
+)
+
+// What a command leaves behind when it exits, and how it is ended.
+//
+// Every command gets a variable of its own, JobMarker=<random 16 hex
+// digits>, in its environment. Its processes inherit it, and the kernel
+// keeps it in /proc/<pid>/environ whatever a process does to its
+// environment later, after leaving the process group too (setsid, a
+// double-forked daemon). Once the command (the group leader) has exited,
+// and before it is reaped (so that its process group id cannot be
+// recycled), Run ends its leftovers: the members of its process group and
+// the processes carrying its marker get SIGTERM (and SIGCONT), and those
+// still alive after LeftoverGrace get SIGKILL. Result.ProcessesEnded counts
+// them. Their output pipes then close, so the command is answered at once,
+// not when a background process ends.
+//
+// Looking for marked processes reads /proc/<pid>/stat of every process, and
+// the environ of those started since the command, after every command. It is not skipped when the
+// executor (a subreaper) seems to have no adopted children: the kernel's
+// list of children (/proc/<pid>/task/*/children) may miss some while
+// others are created or reaped, and a leftover was seen to survive so.
+
+// JobMarker is the variable that marks every process of one command.
+const JobMarker = "HYPERFLOW_JOB_MARKER"
+
+// LeftoverGrace is how long a command's leftovers have between SIGTERM and
+// SIGKILL.
+const LeftoverGrace = 2 * time.Second
+
+// killWait bounds the wait for SIGKILLed leftovers to be gone (one in
+// uninterruptible sleep is left behind).
+const killWait = time.Second
+
+// newMarker returns "JobMarker=<random>".
+func newMarker() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return JobMarker + "=" + hex.EncodeToString(b[:])
+}
+
+// withMarker returns env (nil: the executor's own) with marker added.
+func withMarker(env []string, marker string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if len(kv) > len(JobMarker) && kv[:len(JobMarker)+1] == JobMarker+"=" {
+			continue // a job's own variable of that name does not hide it
+		}
+		out = append(out, kv)
+	}
+	return append(out, marker)
+}
+
+// endLeftovers ends what is left of the command whose process group is
+// pgid (its leader exited, not yet reaped) and returns how many processes
+// it ended.
+//
+// A leftover may fork between the look in /proc and the signal, so the
+// look is repeated after each round until it finds nothing new (at most
+// leftoverRounds rounds): a process that got SIGKILL forks no more.
+func endLeftovers(pgid int, marker string, grace time.Duration) int {
+	if pgid <= 1 {
+		return 0
+	}
+	groupAlive := syscall.Kill(-pgid, 0) == nil
+	seen := map[int]bool{}
+	for round := 0; round < leftoverRounds; round++ {
+		var fresh []int
+		for _, pid := range leftovers(pgid, marker) {
+			if !seen[pid] {
+				seen[pid] = true
+				fresh = append(fresh, pid)
+			}
+		}
+		if len(fresh) == 0 {
+			if round == 0 && groupAlive {
+				signalGroup(pgid, syscall.SIGKILL) // members /proc did not show
+			}
+			break
+		}
+		endRound(pgid, fresh, grace)
+	}
+	return len(seen)
+}
+
+// leftoverRounds bounds the looks for leftovers of one command.
+const leftoverRounds = 5
+
+// endRound sends SIGTERM (and SIGCONT) to the group and to pids, then
+// SIGKILL to those alive after grace, and waits (up to killWait) for them
+// to be gone.
+func endRound(pgid int, pids []int, grace time.Duration) {
+	signalGroup(pgid, syscall.SIGTERM)
+	signalGroup(pgid, syscall.SIGCONT)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+	deadline := time.Now().Add(grace)
+	pause := time.Millisecond
+	for left := alive(pids); len(left) > 0; left = alive(left) {
+		if time.Now().After(deadline) {
+			signalGroup(pgid, syscall.SIGKILL)
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			// SIGKILL takes effect at once but not instantly: wait
+			// (bounded) for them to be gone.
+			for end := time.Now().Add(killWait); len(left) > 0 && time.Now().Before(end); left = alive(left) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			return
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+}
+
+// leftovers lists the live processes in group pgid (but its leader) or
+// carrying marker. Only processes started no earlier than the leader (its
+// descendants all are) have their environment read.
+func leftovers(pgid int, marker string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var since uint64
+	if st, err := reaper.ReadStat(pgid); err == nil {
+		since = st.StartTime
+	}
+	self := os.Getpid()
+	want := []byte(marker)
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || pid == pgid {
+			continue
+		}
+		st, err := reaper.ReadStat(pid)
+		if err != nil || st.State == 'Z' || st.State == 'X' {
+			continue
+		}
+		if st.Pgrp == pgid {
+			out = append(out, pid)
+			continue
+		}
+		if st.Ppid == 2 || pid == 2 || st.StartTime < since {
+			continue // kernel threads (no environment), or older than the command
+		}
+		match, known := hasEnv(pid, want)
+		for try := 0; !known && try < environTries; try++ {
+			// An empty environment: the process is in execve (a
+			// leftover leaving the group with setsid and exec'ing
+			// was seen so). Look again once it is through.
+			time.Sleep(time.Millisecond)
+			match, known = hasEnv(pid, want)
+		}
+		if match {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// environTries bounds the looks at a process whose environment reads empty.
+const environTries = 20
+
+// hasEnv says whether the initial environment of pid holds the entry kv;
+// known is false when it read empty (a process in execve, or gone).
+func hasEnv(pid int, kv []byte) (match, known bool) {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		// Another user's process (EACCES) is not ours; a process that
+		// is gone has nothing left to end.
+		return false, true
+	}
+	if len(env) == 0 {
+		if st, err := reaper.ReadStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
+			return false, true
+		}
+		return false, false
+	}
+	for _, entry := range bytes.Split(env, []byte{0}) {
+		if bytes.Equal(entry, kv) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// alive returns the pids of list that still run (a zombie is dead).
+func alive(list []int) []int {
+	var out []int
+	for _, pid := range list {
+		if st, err := reaper.ReadStat(pid); err == nil && st.State != 'Z' && st.State != 'X' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

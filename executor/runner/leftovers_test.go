@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tagged lists the live processes whose environment holds tag.
+func tagged(tag string) []int {
+	want := []byte(tag)
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if m, _ := hasEnv(pid, want); m && len(alive([]int{pid})) == 1 {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func testTag(t *testing.T) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "HYPERFLOW_TEST_TAG=" + t.Name() + "-" + hex.EncodeToString(b[:])
+}
+
+// A background process the command leaves is ended at once: the command
+// is answered without waiting for it (it holds stdout open) and nothing of
+// it remains.
+func TestBackgroundProcessEndedWithCommand(t *testing.T) {
+	tag := testTag(t)
+	start := time.Now()
+	res := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", "sleep 300 & echo started"},
+		Env: append(os.Environ(), tag)})
+	took := time.Since(start)
+	t.Logf("answered after %v, processes ended %d", took, res.ProcessesEnded)
+	if res.Err != nil || res.ExitStatus != 0 || res.Stdout != "started\n" {
+		t.Fatalf("result %+v", res)
+	}
+	if took > 30*time.Second {
+		t.Errorf("answered after %v: it waited for the background sleep", took)
+	}
+	if res.ProcessesEnded != 1 {
+		t.Errorf("ProcessesEnded = %d, want 1 (the sleep)", res.ProcessesEnded)
+	}
+	if left := tagged(tag); len(left) > 0 {
+		t.Errorf("processes of the command still running: %v", left)
+	}
+}
+
+// A daemon that left the command's process group and session (setsid,
+// its parent gone) is found by the marker and ended too, even when it
+// ignores SIGTERM (SIGKILL after LeftoverGrace).
+func TestEscapedDaemonEndedWithCommand(t *testing.T) {
+	tag := testTag(t)
+	script := `setsid sh -c 'trap "" TERM; echo $$ > daemon.pid; sleep 300 & wait' </dev/null >/dev/null 2>&1 &
+while [ ! -s daemon.pid ]; do sleep 0.05; done
+echo spawned`
+	dir := t.TempDir()
+	res := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", script}, Dir: dir,
+		Env: append(os.Environ(), tag)})
+	t.Logf("took %v, processes ended %d", res.Finished.Sub(res.Started), res.ProcessesEnded)
+	if res.Err != nil || res.ExitStatus != 0 || res.Stdout != "spawned\n" {
+		t.Fatalf("result %+v", res)
+	}
+	b, err := os.ReadFile(dir + "/daemon.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if sid := sessionOf(t, daemon); sid >= 0 && sid != daemon {
+		t.Logf("daemon %d in session %d", daemon, sid)
+	}
+	if res.ProcessesEnded < 2 {
+		t.Errorf("ProcessesEnded = %d, want 2 (the daemon shell and its sleep)", res.ProcessesEnded)
+	}
+	if left := tagged(tag); len(left) > 0 {
+		t.Errorf("processes of the command still running: %v", left)
+	}
+}
+
+func sessionOf(t *testing.T, pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	sid, _ := strconv.Atoi(f[3])
+	return sid
+}
+
+// A command that leaves nothing reports nothing ended.
+func TestNothingLeftNothingEnded(t *testing.T) {
+	res := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", "sleep 0.01; echo ok"}})
+	if res.ExitStatus != 0 || res.ProcessesEnded != 0 {
+		t.Fatalf("result %+v", res)
+	}
+}

@@ -1,0 +1,196 @@
+package reaper_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/runner"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
+)
+
+// newReaper makes the test process a subreaper with a running reaper.
+func newReaper(t *testing.T) *reaper.Reaper {
+	t.Helper()
+	r := reaper.New()
+	if err := r.Enable(); err != nil {
+		t.Skip("cannot become a child subreaper:", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// eventually polls cond until it holds or a generous bound passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(60 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("still not %s after 60 s", what)
+		}
+	}
+}
+
+func zombieChildren() []int {
+	var out []int
+	for _, pid := range reaper.Children(os.Getpid()) {
+		if st, err := reaper.ReadStat(pid); err == nil && st.State == 'Z' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func waitZombie(t *testing.T, pid int) {
+	eventually(t, fmt.Sprintf("process %d a zombie", pid), func() bool {
+		st, err := reaper.ReadStat(pid)
+		return err == nil && st.State == 'Z'
+	})
+}
+
+// An orphan reparented to the subreaper is reaped when it exits.
+func TestSubreaperReapsOrphans(t *testing.T) {
+	r := newReaper(t)
+	dir := t.TempDir()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 0.3 & echo $! > orphan.pid")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.Start(func() (int, error) { err := cmd.Start(); return pidOf(cmd), err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	r.Done(cmd.Process.Pid)
+	b, err := os.ReadFile(dir + "/orphan.pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if st, err := reaper.ReadStat(orphan); err == nil && st.Ppid != os.Getpid() {
+		t.Fatalf("orphan %d has parent %d, not the subreaper %d", orphan, st.Ppid, os.Getpid())
+	}
+	eventually(t, "the orphan reaped", func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(orphan))
+		return err != nil
+	})
+	if r.Reaped() < 1 {
+		t.Errorf("Reaped() = %d, want at least the orphan", r.Reaped())
+	}
+}
+
+func pidOf(cmd *exec.Cmd) int {
+	if cmd.Process == nil {
+		return 0
+	}
+	return cmd.Process.Pid
+}
+
+// Reap leaves alone a registered child, a child in the executor's own
+// process group, and an unregistered child leading its own group (an
+// exec.Cmd with Setpgid, as the gridftp client's): their exit status stays
+// for their Wait.
+func TestReapLeavesOwnChildren(t *testing.T) {
+	r := newReaper(t)
+	registered := exec.Command("/bin/sh", "-c", "exit 3")
+	registered.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.Start(func() (int, error) { err := registered.Start(); return pidOf(registered), err }); err != nil {
+		t.Fatal(err)
+	}
+	plain := exec.Command("/bin/sh", "-c", "exit 4") // in our group
+	if err := plain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	leader := exec.Command("/bin/sh", "-c", "exit 5") // unregistered, own group
+	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := leader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitZombie(t, leader.Process.Pid)
+	waitZombie(t, registered.Process.Pid)
+	waitZombie(t, plain.Process.Pid)
+	r.Reap()
+	if err := registered.Wait(); registered.ProcessState == nil || registered.ProcessState.ExitCode() != 3 {
+		t.Errorf("registered child: Wait() = %v, state %v; want exit status 3", err, registered.ProcessState)
+	}
+	r.Done(registered.Process.Pid)
+	if err := plain.Wait(); plain.ProcessState == nil || plain.ProcessState.ExitCode() != 4 {
+		t.Errorf("child in the executor's group: Wait() = %v, state %v; want exit status 4", err, plain.ProcessState)
+	}
+	r.Reap() // twice: the first sighting is not a reason to wait any less
+	if err := leader.Wait(); leader.ProcessState == nil || leader.ProcessState.ExitCode() != 5 {
+		t.Errorf("child leading its own group: Wait() = %v, state %v; want exit status 5", err, leader.ProcessState)
+	}
+}
+
+// 1000 jobs through the runner, a third leaving a background process and
+// a third a daemon that left the group, with the reaper running all along:
+// every exit status is the job's own (none stolen by the reaper), every
+// leftover is ended and counted, and no zombie remains.
+func TestThousandJobsNoZombies(t *testing.T) {
+	r := newReaper(t)
+	tag := fmt.Sprintf("HYPERFLOW_TEST_TAG=%s-%d", t.Name(), os.Getpid())
+	env := append(os.Environ(), tag)
+	const jobs, parallel = 1000, 8
+	scripts := []string{
+		"exit %d",
+		"sleep 300 & exit %d",
+		"setsid sh -c 'sleep 300' </dev/null >/dev/null 2>&1 & sleep 0.01; exit %d",
+	}
+	var ended, wrong atomic.Int64
+	var mu sync.Mutex
+	var errs []string
+	start := time.Now()
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			code := i % 7
+			res := runner.Run(context.Background(), runner.Command{Path: "/bin/sh",
+				Args: []string{"-c", fmt.Sprintf(scripts[i%len(scripts)], code)}, Env: env, Reaper: r})
+			ended.Add(int64(res.ProcessesEnded))
+			if res.ExitStatus != code || res.Err != nil {
+				wrong.Add(1)
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("job %d: status %d err %v, want %d", i, res.ExitStatus, res.Err, code))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	eventually(t, "free of zombie children", func() bool { return len(zombieChildren()) == 0 })
+	var left []int
+	for _, pid := range reaper.Children(os.Getpid()) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if strings.Contains(string(b), tag) {
+			left = append(left, pid)
+		}
+	}
+	t.Logf("%d jobs in %v (%v each, %d at a time); processes ended %d; orphans reaped %d; zombies left %d",
+		jobs, took.Round(time.Millisecond), (took / jobs).Round(time.Microsecond), parallel,
+		ended.Load(), r.Reaped(), len(zombieChildren()))
+	if wrong.Load() > 0 {
+		t.Errorf("%d jobs with a wrong result, first: %v", wrong.Load(), errs[:min(len(errs), 5)])
+	}
+	// Every job of the second and third kind leaves at least one process.
+	if want := int64(2 * jobs / 3); ended.Load() < want {
+		t.Errorf("processes ended = %d, want at least %d", ended.Load(), want)
+	}
+	if len(left) > 0 {
+		t.Errorf("processes of the jobs still running: %v", left)
+	}
+}
