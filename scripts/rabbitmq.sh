@@ -310,11 +310,18 @@ do_revive() {
     "$RMQ_BIN/rabbitmq-server" "$MARKER_FLAG" "$DIR" \
     </dev/null >>"$DIR/log/startup.log" 2>&1) &
   echo $! >"$DIR/server.pid"
-  if ! ctl await_startup --timeout "$START_TIMEOUT" >>"$DIR/log/ctl.log" 2>&1; then
-    show_logs
-    die "$NODE did not come back (logs above)"
-  fi
-  log "$NODE revived"
+  # await_startup fails at once while the VM is not yet registered: retry.
+  local t0 deadline
+  t0="$(now_ms)"
+  deadline=$((t0 + START_TIMEOUT * 1000))
+  until ctl await_startup --timeout 10 >>"$DIR/log/ctl.log" 2>&1; do
+    if ! alive "$(read_pid "$DIR/server.pid")" || (($(now_ms) > deadline)); then
+      show_logs
+      die "$NODE did not come back (logs above)"
+    fi
+    sleep 0.5
+  done
+  log "$NODE revived in $(seconds $(($(now_ms) - t0)))s"
 }
 
 # ------------------------------------------------------------------- stop --
