@@ -26,7 +26,7 @@ demo: build ## start a private broker, executors and sample jobs, and watch them
 test: ## run every test against real servers started privately on loopback
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
-	scripts/with-servers.sh --rabbitmq --rabbitmq4 --s3 --gridftp --redis -- env GO=$(GO) scripts/test.sh
+	scripts/with-servers.sh --rabbitmq --rabbitmq4 --rabbitmq-cluster --s3 --gridftp --redis -- env GO=$(GO) scripts/test.sh
 
 bench: build ## measure the executor against a bare baseline on the real broker
 	scripts/with-servers.sh --rabbitmq --s3 -- scripts/bench.sh

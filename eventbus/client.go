@@ -41,6 +41,8 @@ type Client struct {
 	blocked atomic.Bool // broker flow control (connection.blocked)
 	server  amqp.Table  // the broker's server properties (product, version)
 
+	broker string // the URL connected to, password hidden
+
 	done    chan struct{}
 	closeMu sync.Mutex
 	err     error
@@ -62,6 +64,9 @@ type DialOptions struct {
 	Name string // the connection's name in the broker
 	TLS  TLSFiles
 	Log  *slog.Logger
+	// Order is how a comma-separated list of URLs is tried by DialWith:
+	// OrderShuffle ("", the default) or OrderOrdered.
+	Order string
 }
 
 // dialTimeout bounds the TCP connection, and the TLS and AMQP handshakes
@@ -71,7 +76,25 @@ const dialTimeout = 10 * time.Second
 // DialWith connects to rawURL (amqp:// or amqps://, see TLSFiles) and opens
 // the publishing channels. An error names the broker (password hidden) and,
 // for TLS, the cause and the setting that fixes it.
+//
+// rawURL may be a comma-separated list of the URLs of a cluster's nodes:
+// the first that answers, in o.Order, is used (see Brokers; a connection
+// loop keeps a Brokers of its own so that it moves on to the next node).
 func DialWith(rawURL string, o DialOptions) (*Client, error) {
+	if strings.Contains(rawURL, ",") {
+		b, err := NewBrokers(rawURL, o.Order)
+		if err != nil {
+			return nil, fmt.Errorf("broker URL %s: %w", redact.URL(rawURL), err)
+		}
+		return b.Dial(o)
+	}
+	return dialOne(rawURL, o)
+}
+
+// Broker is the URL of the node connected to, password hidden.
+func (c *Client) Broker() string { return c.broker }
+
+func dialOne(rawURL string, o DialOptions) (*Client, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,6 +140,7 @@ func DialWith(rawURL string, o DialOptions) (*Client, error) {
 	}
 	c.server = conn.Properties
 	c.sock = sock
+	c.broker = where
 	return c, nil
 }
 

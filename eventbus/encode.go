@@ -38,6 +38,7 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	w.strOmit(`,"storage":`, e.Storage)
 	w.strOmit(`,"version":`, e.Version)
 	w.strOmit(`,"queue":`, e.Queue)
+	w.strOmit(`,"broker":`, e.Broker)
 	if e.Busy != nil {
 		w.int(`,"busy":`, int64(*e.Busy))
 	}
@@ -124,7 +125,7 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 // json.Marshal, so that no field is ever lost; encode_test.go fails then.
 var encodedFields = map[reflect.Type][]string{
 	reflect.TypeFor[Event](): {"Executor", "Timestamp", "Type", "ID", "Job", "Thread", "Hostname", "Threads",
-		"Storage", "Version", "Queue", "Busy", "JobsDone", "JobsFailed", "Running", "Interval", "ConsumerTimeout",
+		"Storage", "Version", "Queue", "Broker", "Busy", "JobsDone", "JobsFailed", "Running", "Interval", "ConsumerTimeout",
 		"Reason", "Draining", "Phase", "Elapsed", "BytesTotal", "RSS", "CPU", "Executable", "Redelivered", "Name",
 		"Time", "Bytes", "ExitStatus", "Metrics", "Exceptions", "StderrTail"},
 	reflect.TypeFor[RunningJob](): {"ID", "Thread", "Phase", "Since", "Executable", "Deadline"},

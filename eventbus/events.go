@@ -49,6 +49,9 @@ type Event struct {
 	Storage  string `json:"storage,omitempty"`
 	Version  string `json:"version,omitempty"`
 	Queue    string `json:"queue,omitempty"`
+	// executor.ready and executor.heartbeat: the broker node the executor
+	// is connected to (its URL, password hidden)
+	Broker string `json:"broker,omitempty"`
 
 	// executor.heartbeat
 	Busy       *int          `json:"busy,omitempty"`

@@ -38,7 +38,8 @@ type FollowNotice struct {
 // Events published while it is disconnected are not seen (its queue is
 // exclusive and auto-delete).
 type Follower struct {
-	URL      string   // the broker
+	URL      string   // the broker, or the comma-separated URLs of a cluster's nodes
+	Order    string   // how a list of URLs is tried: OrderShuffle ("") or OrderOrdered
 	TLS      TLSFiles // for an amqps:// URL
 	Name     string   // the connection's name in the broker ("hyperflow-top")
 	Exchange string   // DefaultExchange when empty
@@ -63,9 +64,13 @@ func (f *Follower) Run(ctx context.Context, handle func(Message) error) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	where := redact.URL(f.URL)
+	brokers, err := NewBrokers(f.URL, f.Order)
+	if err != nil {
+		return fmt.Errorf("broker URL %s: %w", where, err)
+	}
 	for attempt := 0; ; attempt++ {
 		f.notify(FollowNotice{State: FollowConnecting, Text: "connecting to " + where})
-		connected, handleErr, err := f.once(ctx, handle, log)
+		connected, handleErr, err := f.once(ctx, brokers, handle, log)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -94,7 +99,7 @@ func (f *Follower) notify(n FollowNotice) {
 }
 
 // once runs one connection until ctx is done, it is lost, or handle fails.
-func (f *Follower) once(ctx context.Context, handle func(Message) error, log *slog.Logger) (connected bool, handleErr, err error) {
+func (f *Follower) once(ctx context.Context, brokers *Brokers, handle func(Message) error, log *slog.Logger) (connected bool, handleErr, err error) {
 	name := f.Name
 	if name == "" {
 		name = "hyperflow"
@@ -103,7 +108,7 @@ func (f *Follower) once(ctx context.Context, handle func(Message) error, log *sl
 	if exchange == "" {
 		exchange = DefaultExchange
 	}
-	client, err := DialWith(f.URL, DialOptions{Name: name, TLS: f.TLS, Log: log})
+	client, err := brokers.Dial(DialOptions{Name: name, TLS: f.TLS, Log: log})
 	if err != nil {
 		return false, nil, err
 	}
@@ -118,7 +123,7 @@ func (f *Follower) once(ctx context.Context, handle func(Message) error, log *sl
 	if bindings == "" {
 		bindings = "#"
 	}
-	text := fmt.Sprintf("connected to %s, exchange %s, binding %s", redact.URL(f.URL), exchange, bindings)
+	text := fmt.Sprintf("connected to %s, exchange %s, binding %s", client.Broker(), exchange, bindings)
 	log.Info(text)
 	f.notify(FollowNotice{State: FollowUp, Text: text})
 	for msg := range sub.C {

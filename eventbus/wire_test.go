@@ -289,7 +289,7 @@ func documented(t *testing.T, doc string) (rows map[string]tableRow, fields map[
 	mustSay(t, doc, "Every job event also has `id` and `job`")
 	mustSay(t, doc, "and `thread` (the executor-local worker slot")
 	additions := map[string][]string{
-		TypeExecutorHeartbeat: {"interval", "consumer_timeout", "hostname", "storage", "version", "queue"},
+		TypeExecutorHeartbeat: {"interval", "consumer_timeout", "hostname", "storage", "version", "queue", "broker"},
 		// Not in wire.md: the executor sends the job's executable in its
 		// progress events, and the monitor reads it (a job first seen
 		// through a progress event).
@@ -298,6 +298,7 @@ func documented(t *testing.T, doc string) (rows map[string]tableRow, fields map[
 	mustSay(t, doc, "Heartbeats also carry `interval` (seconds)")
 	mustSay(t, doc, "Heartbeats carry `consumer_timeout`")
 	mustSay(t, doc, "Heartbeats repeat `hostname`, `storage`, `version` and `queue` of `executor.ready`")
+	mustSay(t, doc, "Heartbeats carry `broker` as `executor.ready` does")
 
 	fields = map[string][]string{}
 	for typ, r := range rows {

@@ -38,14 +38,26 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 	}
 	add(fmt.Sprintf("temporary directory %s writable", cfg.TmpDir), checkWritable(cfg.TmpDir))
 
-	client, err := eventbus.DialWith(cfg.AMQPURL.Reveal(), eventbus.DialOptions{Name: "hyperflow-executor --check", TLS: TLSFiles(cfg)})
-	add("broker "+redact.URL(cfg.AMQPURL.Reveal())+" reachable", err)
-	if err != nil {
+	// Every node of a cluster (amqp_url with several URLs) is checked; the
+	// queue and the exchange through the first that answers.
+	var client *eventbus.Client
+	for _, url := range eventbus.SplitURLs(cfg.AMQPURL.Reveal()) {
+		c, err := eventbus.DialWith(url, eventbus.DialOptions{Name: "hyperflow-executor --check", TLS: TLSFiles(cfg)})
+		add("broker "+redact.URL(url)+" reachable", err)
+		switch {
+		case err != nil:
+		case client == nil:
+			client = c
+		default:
+			c.Close()
+		}
+	}
+	if client == nil {
 		return out
 	}
 	defer client.Close()
 	server := client.Server()
-	add(fmt.Sprintf("broker is %s %s", server.Product, server.Version), nil)
+	add(fmt.Sprintf("broker %s is %s %s", client.Broker(), server.Product, server.Version), nil)
 	for _, w := range brokerWarnings(server) {
 		out = append(out, CheckResult{Name: "broker", Err: w, Warn: true})
 	}

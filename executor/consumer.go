@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
 
 // serve declares the queue and exchange on a new connection and hands
@@ -54,10 +53,10 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 
 	e.emitExecutor(context.Background(), &eventbus.Event{
 		Type: eventbus.TypeExecutorReady, Hostname: e.hostname, Threads: e.cfg.Threads,
-		Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
+		Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue, Broker: client.Broker(),
 	})
 	e.log.Info("executor ready", "executor", e.id, "queue", e.cfg.Queue, "threads", e.cfg.Threads,
-		"storage", e.cfg.Storage, "broker", redact.URL(e.cfg.AMQPURL.Reveal()))
+		"storage", e.cfg.Storage, "broker", client.Broker())
 	if e.ready != nil && e.readyCalled.CompareAndSwap(false, true) {
 		e.ready()
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -54,6 +53,7 @@ type Stats struct {
 	Duplicates           int64 // redeliveries answered without running again
 	Reconnects           int64
 	Connected            bool
+	Broker               string    // the URL of the broker node in use, password hidden ("" when not connected)
 	LastHeartbeat        time.Time // last tick of the heartbeat loop (liveness)
 }
 
@@ -67,8 +67,17 @@ func (e *Executor) Stats() Stats {
 		Duplicates:    e.duplicates.Load(),
 		Reconnects:    e.reconnects.Load(),
 		Connected:     e.link.current() != nil,
+		Broker:        e.broker(),
 		LastHeartbeat: time.Unix(0, e.lastTick.Load()),
 	}
+}
+
+// broker is the URL of the node connected to, password hidden, or "".
+func (e *Executor) broker() string {
+	if c := e.link.current(); c != nil {
+		return c.Broker()
+	}
+	return ""
 }
 
 // TLSFiles are the TLS settings of the broker connection.
@@ -100,7 +109,8 @@ type Executor struct {
 	hostname string
 	baseEnv  []string
 
-	backoff eventbus.Backoff // reconnection delays; used by Run's goroutine only
+	backoff eventbus.Backoff  // reconnection delays; used by Run's goroutine only
+	brokers *eventbus.Brokers // the nodes of amqp_url, in amqp_url_order; connect moves on to the next after a loss
 
 	pub   publisher // the link in production, a recorder in unit tests
 	link  *link
@@ -158,6 +168,11 @@ func New(cfg config.Settings, p Params) (*Executor, error) {
 		running:  make(map[int]eventbus.RunningJob),
 	}
 	e.pub = e.link
+	brokers, err := eventbus.NewBrokers(cfg.AMQPURL.Reveal(), cfg.AMQPURLOrder)
+	if err != nil {
+		return nil, fmt.Errorf("amqp_url: %w", err)
+	}
+	e.brokers = brokers
 	e.jobCtx, e.kill = context.WithCancel(context.Background())
 	for i := 1; i <= cfg.Threads; i++ {
 		e.slots <- i
@@ -224,7 +239,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		e.link.drop()
 		client.Close()
 		e.reconnects.Add(1)
-		e.log.Warn("lost the broker; reconnecting (running jobs go on)", "err", err)
+		e.log.Warn("lost the broker; reconnecting (running jobs go on)", "broker", client.Broker(), "err", err)
 	}
 
 	if e.stopping != nil {
@@ -285,14 +300,13 @@ func (e *Executor) waitJobs() bool {
 // connect dials the broker, retrying with the reconnection policy
 // (eventbus.Backoff) until ctx is done or ConnectAttempts attempts failed.
 func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
-	url := e.cfg.AMQPURL.Reveal()
 	for attempt := 1; ; attempt++ {
-		client, err := eventbus.DialWith(url, eventbus.DialOptions{
+		client, err := e.brokers.Dial(eventbus.DialOptions{
 			Name: "hyperflow-executor " + e.id, TLS: TLSFiles(e.cfg), Log: e.log})
 		if err == nil {
 			e.backoff.Up()
 			if attempt > 1 {
-				e.log.Info("connected to the broker", "broker", redact.URL(url), "attempts", attempt)
+				e.log.Info("connected to the broker", "broker", client.Broker(), "attempts", attempt)
 			}
 			return client, nil
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
@@ -443,5 +444,69 @@ func TestLiveConsumerTimeoutPolicyRabbitMQ4(t *testing.T) {
 	}
 	if !named {
 		t.Errorf("no error names the consumer timeout and its fix:\n%s", out)
+	}
+}
+
+// TestLiveUnreachableCluster: with several URLs none of which answers, the
+// retries name every node and show no password of any (the second URL's
+// password once leaked in the retry line).
+func TestLiveUnreachableCluster(t *testing.T) {
+	testenv.AMQPURL(t)
+	var logs bytes.Buffer
+	cfg := config.Default()
+	cfg.AMQPURL = "amqp://guest:first-secret@127.0.0.1:1/,amqp://bob:second-secret@127.0.0.1:2/"
+	cfg.AMQPURLOrder = "ordered"
+	cfg.Storage = "local"
+	cfg.TmpDir = t.TempDir()
+	cfg.ConnectAttempts = 2
+	reg, _ := storage.NewRegistry(cfg, nil)
+	ex, err := executor.New(cfg, executor.Params{Storages: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ex.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "after 2 attempts") {
+		t.Fatalf("Run = %v, want an error after 2 attempts", err)
+	}
+	all := err.Error() + logs.String()
+	for _, secret := range []string{"first-secret", "second-secret"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("password %s leaked:\n%v\n%s", secret, err, logs.String())
+		}
+	}
+	for _, want := range []string{"no broker node of 2 answered", "amqp://guest:***@127.0.0.1:1/", "amqp://bob:***@127.0.0.1:2/"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// TestLiveCheckEveryNode: --check with several URLs checks each node.
+func TestLiveCheckEveryNode(t *testing.T) {
+	live := testenv.AMQPURL(t)
+	cfg := config.Default()
+	cfg.AMQPURL = config.Secret("amqp://guest:dead-secret@127.0.0.1:1/," + live)
+	cfg.Queue = "hyperflow.jobs.check-" + uuid.NewString()[:8]
+	cfg.EventsExchange = cfg.Queue + ".events"
+	cfg.Storage = "local"
+	cfg.TmpDir = t.TempDir()
+	t.Cleanup(func() { harness.DeleteQueue(t, live, cfg.Queue, cfg.EventsExchange) })
+	reg, _ := storage.NewRegistry(cfg, nil)
+	var out bytes.Buffer
+	if executor.PrintCheck(&out, executor.Check(context.Background(), cfg, reg)) {
+		t.Errorf("a dead node passed the check:\n%s", out.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"FAIL  broker amqp://guest:***@127.0.0.1:1/ reachable",
+		"ok    broker " + redact.URL(live) + " reachable",
+		"ok    job queue " + cfg.Queue,
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("check report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, "dead-secret") {
+		t.Errorf("password leaked:\n%s", report)
 	}
 }

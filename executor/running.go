@@ -76,6 +76,7 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 		Type: eventbus.TypeExecutorHeartbeat,
 		// What executor.ready said, for monitors started later.
 		Hostname: e.hostname, Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
+		Broker:     e.broker(),
 		Busy:       eventbus.Ptr(int(e.busy.Load())),
 		Threads:    e.cfg.Threads,
 		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),

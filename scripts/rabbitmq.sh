@@ -27,6 +27,14 @@
 #   HYPERFLOW_RABBITMQ_TIMEOUT     seconds to wait for the broker (default 90)
 #   HYPERFLOW_RABBITMQ_BIN         directory holding the unwrapped RabbitMQ
 #                                  scripts (default /usr/lib/rabbitmq/bin)
+#   HYPERFLOW_RABBITMQ_COOKIE      the Erlang cookie (default: a random one);
+#                                  the nodes of a cluster share one
+#   HYPERFLOW_RABBITMQ_EPMD_PORT   port of an epmd already running on
+#                                  127.0.0.1 (the cluster's, see
+#                                  rabbitmq-cluster.sh): no epmd of its own
+#
+#   scripts/rabbitmq.sh revive DIR   start again, with its data, a node of DIR
+#                                    that was killed (the cluster tests)
 #
 # If RabbitMQ is not installed, "start" installs the Debian package
 # (needs root or password-less sudo).
@@ -145,10 +153,16 @@ do_start() {
   mapfile -t ports < <(free_ports 3)
   ((${#ports[@]} == 3)) || die "could not get free ports"
   local amqp_port="${ports[0]}" dist_port="${ports[1]}" epmd_port="${ports[2]}"
+  local shared_epmd="${HYPERFLOW_RABBITMQ_EPMD_PORT:-}"
+  [[ -z "$shared_epmd" ]] || epmd_port="$shared_epmd"
   NODE="hftest-$amqp_port@localhost"
 
   # Private Erlang cookie (Erlang reads $HOME/.erlang.cookie; must be 0400).
-  (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$DIR/home/.erlang.cookie")
+  if [[ -n "${HYPERFLOW_RABBITMQ_COOKIE:-}" ]]; then
+    (umask 077 && printf '%s' "$HYPERFLOW_RABBITMQ_COOKIE" >"$DIR/home/.erlang.cookie")
+  else
+    (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$DIR/home/.erlang.cookie")
+  fi
   chmod 400 "$DIR/home/.erlang.cookie"
 
   # No plugins at all (no management UI, no extra listeners).
@@ -215,16 +229,19 @@ do_start() {
 
   # Our own epmd, started first so that erl finds it instead of spawning a
   # daemon we could not track. setsid: terminal signals must not reach it.
-  (cd "$DIR" && exec setsid env -i "${PRIV_ENV[@]}" \
-    epmd -port "$epmd_port" -address 127.0.0.1 \
-    </dev/null >>"$DIR/log/epmd.log" 2>&1) &
-  echo $! >"$DIR/epmd.pid"
-  local i
-  for ((i = 0; i < 100; i++)); do
-    tcp_open "$epmd_port" && break
-    alive "$(read_pid "$DIR/epmd.pid")" || break
-    sleep 0.05
-  done
+  # (A cluster's nodes share the cluster's epmd instead.)
+  if [[ -z "$shared_epmd" ]]; then
+    (cd "$DIR" && exec setsid env -i "${PRIV_ENV[@]}" \
+      epmd -port "$epmd_port" -address 127.0.0.1 \
+      </dev/null >>"$DIR/log/epmd.log" 2>&1) &
+    echo $! >"$DIR/epmd.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+      tcp_open "$epmd_port" && break
+      alive "$(read_pid "$DIR/epmd.pid")" || break
+      sleep 0.05
+    done
+  fi
   tcp_open "$epmd_port" || { show_logs; die "epmd did not start on 127.0.0.1:$epmd_port"; }
 
   # The broker itself, in its own session; arguments after the script name
@@ -278,6 +295,33 @@ do_start() {
   trap - EXIT INT TERM
 
   log "$NODE ready at $url (dist $dist_port, epmd $epmd_port) - started in $(seconds $(($(now_ms) - t0)))s"
+}
+
+# ----------------------------------------------------------------- revive --
+
+# do_revive starts again a node whose Erlang VM was killed, with its data
+# (a cluster node rejoins its cluster), and waits until it runs.
+do_revive() {
+  load_node_env
+  if alive "$(read_pid "$DIR/rabbitmq.pid")" && marked "$(read_pid "$DIR/rabbitmq.pid")"; then
+    die "$NODE is running"
+  fi
+  (cd "$DIR" && exec setsid env -i "${PRIV_ENV[@]}" \
+    "$RMQ_BIN/rabbitmq-server" "$MARKER_FLAG" "$DIR" \
+    </dev/null >>"$DIR/log/startup.log" 2>&1) &
+  echo $! >"$DIR/server.pid"
+  # await_startup fails at once while the VM is not yet registered: retry.
+  local t0 deadline
+  t0="$(now_ms)"
+  deadline=$((t0 + START_TIMEOUT * 1000))
+  until ctl await_startup --timeout 10 >>"$DIR/log/ctl.log" 2>&1; do
+    if ! alive "$(read_pid "$DIR/server.pid")" || (($(now_ms) > deadline)); then
+      show_logs
+      die "$NODE did not come back (logs above)"
+    fi
+    sleep 0.5
+  done
+  log "$NODE revived in $(seconds $(($(now_ms) - t0)))s"
 }
 
 # ------------------------------------------------------------------- stop --
@@ -346,5 +390,9 @@ ctl)
   ctl "${ctl_args[@]}"
   ;;
 stop) cmd_stop ;;
+revive)
+  DIR="$(cd "$DIR" && pwd -P)"
+  do_revive
+  ;;
 *) usage ;;
 esac

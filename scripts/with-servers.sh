@@ -2,7 +2,7 @@
 # with-servers.sh - run a command with private test servers on loopback.
 #
 # Usage:
-#   scripts/with-servers.sh [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
+#   scripts/with-servers.sh [--rabbitmq] [--rabbitmq4] [--rabbitmq-cluster] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
 #
 # Creates a temporary directory, starts the requested servers in it (each
 # one privately, on free 127.0.0.1 ports, never touching system services),
@@ -27,6 +27,8 @@
 #                 hand, e.g.:
 #                   scripts/with-servers.sh --rabbitmq --rabbitmq4 -- \
 #                     go test -count=1 ./...
+#   --rabbitmq-cluster  three RabbitMQ 3.10 nodes clustered, rabbitmq-cluster.sh:
+#                 HYPERFLOW_TEST_CLUSTER_{URLS,NODES,CTLS,DIRS,SCRIPT}
 #   --s3          S3-compatible store (versitygw), s3.sh
 #   --gridftp     anonymous GridFTP server, gridftp.sh
 #
@@ -51,13 +53,13 @@ readonly SCRIPT_DIR
 
 # Start order; servers are stopped in reverse order. The stubs come first
 # so that a request for a server that does not exist yet fails at once.
-readonly ALL_SERVERS=(s3 gridftp redis rabbitmq rabbitmq4)
+readonly ALL_SERVERS=(s3 gridftp redis rabbitmq rabbitmq4 rabbitmq-cluster)
 
 log() { printf 'with-servers: %s\n' "$*" >&2; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 [--rabbitmq] [--rabbitmq4] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
+usage: $0 [--rabbitmq] [--rabbitmq4] [--rabbitmq-cluster] [--s3] [--gridftp] [--redis] -- CMD [ARGS...]
 Runs CMD with private test servers on loopback (see the comment in $0).
 EOF
   exit 2
@@ -68,6 +70,10 @@ EOF
 
 start_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" start "$1"; }
 stop_rabbitmq() { "$SCRIPT_DIR/rabbitmq.sh" stop "$1"; }
+
+# Three clustered RabbitMQ nodes (see rabbitmq-cluster.sh).
+start_rabbitmq-cluster() { "$SCRIPT_DIR/rabbitmq-cluster.sh" start "$1"; }
+stop_rabbitmq-cluster() { "$SCRIPT_DIR/rabbitmq-cluster.sh" stop "$1"; }
 
 # RabbitMQ 4.0 with TLS, in a trixie root (see rabbitmq4.sh).
 start_rabbitmq4() { "$SCRIPT_DIR/rabbitmq4.sh" start "$1"; }
@@ -92,6 +98,7 @@ while (($#)); do
   case "$1" in
   --rabbitmq) want[rabbitmq]=1 ;;
   --rabbitmq4) want[rabbitmq4]=1 ;;
+  --rabbitmq-cluster) want[rabbitmq-cluster]=1 ;;
   --s3) want[s3]=1 ;;
   --gridftp) want[gridftp]=1 ;;
   --redis) want[redis]=1 ;;

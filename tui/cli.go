@@ -53,7 +53,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("hyperflow-top", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.StringVar(&c.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	fs.StringVar(&c.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
 	amqpflags.AddTLS(fs, &c.TLS)
 	fs.StringVar(&c.Exchange, "exchange", eventbus.DefaultExchange, "events exchange")
 	fs.StringArrayVar(&c.Bindings, "binding", []string{"#"}, "binding key of the private queue, to narrow what is received, e.g. 'job.*.finished' (repeatable)")

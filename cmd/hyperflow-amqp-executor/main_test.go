@@ -21,6 +21,8 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
+
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
@@ -157,6 +159,7 @@ func TestServiceNotifyMetricsAndStop(t *testing.T) {
 		`hyperflow_executor_jobs_total{outcome="success",storage="local"} 1`,
 		`hyperflow_executor_threads 2`,
 		`hyperflow_executor_broker_connected 1`,
+		`hyperflow_executor_broker_node{url="` + redact.URL(url) + `"} 1`,
 		`hyperflow_executor_stage_duration_seconds_count{stage="execution"} 1`,
 	} {
 		if !strings.Contains(metricsText, want) {

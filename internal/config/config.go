@@ -103,6 +103,7 @@ type GridFTP struct {
 // variables, flags and defaults.
 type Settings struct {
 	AMQPURL           Secret        `yaml:"amqp_url"`
+	AMQPURLOrder      string        `yaml:"amqp_url_order"`       // shuffle or ordered: how several URLs are tried
 	AMQPTLSCAFile     string        `yaml:"amqp_tls_ca_file"`     // CA of the broker's certificate ("" = URL's cacertfile, else system roots)
 	AMQPTLSCertFile   string        `yaml:"amqp_tls_cert_file"`   // client certificate ("" = URL's certfile)
 	AMQPTLSKeyFile    string        `yaml:"amqp_tls_key_file"`    // its key ("" = URL's keyfile)
@@ -196,6 +197,7 @@ func Default() Settings {
 	}
 	return Settings{
 		AMQPURL:            DefaultAMQPURL,
+		AMQPURLOrder:       "shuffle",
 		Queue:              DefaultQueue,
 		Storage:            DefaultStorage,
 		Threads:            threads,
@@ -236,6 +238,11 @@ func (s Settings) Validate() error {
 
 	if err := checkAMQPURL(s.AMQPURL.Reveal()); err != nil {
 		add("amqp_url", "%v", err)
+	}
+	switch s.AMQPURLOrder {
+	case "shuffle", "ordered":
+	default:
+		add("amqp_url_order", "must be shuffle or ordered, got %q", s.AMQPURLOrder)
 	}
 	if strings.TrimSpace(s.Queue) == "" {
 		add("amqp_queue", "must not be empty")
@@ -355,11 +362,33 @@ func parseLevel(s string) (slog.Level, error) {
 	return slog.LevelInfo, fmt.Errorf("must be debug, info, warn or error, got %q", s)
 }
 
-// checkAMQPURL checks the URL without ever quoting it: it may hold a password.
+// checkAMQPURL checks the URL, or each URL of a comma-separated list,
+// without ever quoting it: it may hold a password.
 func checkAMQPURL(raw string) error {
-	if raw == "" {
+	if strings.TrimSpace(raw) == "" {
 		return errors.New("must not be empty")
 	}
+	if strings.Contains(raw, ",") {
+		var errs []error
+		n := 0
+		for i, one := range strings.Split(raw, ",") {
+			if one = strings.TrimSpace(one); one == "" {
+				continue
+			}
+			n++
+			if err := checkOneAMQPURL(one); err != nil {
+				errs = append(errs, fmt.Errorf("URL %d of the list: %w", i+1, err))
+			}
+		}
+		if n == 0 {
+			return errors.New("must not be empty")
+		}
+		return errors.Join(errs...)
+	}
+	return checkOneAMQPURL(raw)
+}
+
+func checkOneAMQPURL(raw string) error {
 	u, err := url.Parse(raw) // err quotes raw: never show it
 	if err != nil {
 		return fmt.Errorf("not a valid URL: %s", redact.URL(raw))

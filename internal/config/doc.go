@@ -38,7 +38,8 @@
 // # Settings
 //
 //	YAML key                             env                    flag                  default
-//	amqp_url                             AMQP_URL               --amqp-url            amqp://guest:guest@localhost:5672/
+//	amqp_url                             AMQP_URL               --amqp-url            amqp://guest:guest@localhost:5672/, or several URLs, comma-separated
+//	amqp_url_order                       AMQP_URL_ORDER         --amqp-url-order      shuffle (or ordered)
 //	amqp_queue                           AMQP_QUEUE             --queue               hyperflow.jobs
 //	storage                              STORAGE                --storage             cloud (cloud, s3, nfs, local, plgdata, gridftp)
 //	threads                              THREADS                --threads             runtime.NumCPU(), at least 1

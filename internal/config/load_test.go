@@ -144,6 +144,7 @@ type input struct {
 func everySetting() []input {
 	return []input{
 		{"amqp_url", "AMQP_URL", "amqp-url", "amqps://u:p@h:5671/v", func(s *Settings) { s.AMQPURL = "amqps://u:p@h:5671/v" }},
+		{"amqp_url_order", "AMQP_URL_ORDER", "amqp-url-order", "ordered", func(s *Settings) { s.AMQPURLOrder = "ordered" }},
 		{"amqp_tls_ca_file", "AMQP_TLS_CA_FILE", "amqp-tls-ca-file", "/ca.pem", func(s *Settings) { s.AMQPTLSCAFile = "/ca.pem" }},
 		{"amqp_tls_cert_file", "AMQP_TLS_CERT_FILE", "amqp-tls-cert-file", "/c.pem", func(s *Settings) { s.AMQPTLSCertFile = "/c.pem" }},
 		{"amqp_tls_key_file", "AMQP_TLS_KEY_FILE", "amqp-tls-key-file", "/k.pem", func(s *Settings) { s.AMQPTLSKeyFile = "/k.pem" }},

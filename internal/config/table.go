@@ -42,8 +42,13 @@ func settingTable() []setting {
 	return []setting{
 		{
 			key: "amqp_url", env: "AMQP_URL", flag: "amqp-url",
-			desc:  "RabbitMQ URL, amqp:// or amqps:// (a flag is visible to other users: prefer the env)",
+			desc:  "RabbitMQ URL (amqp://, amqps://), or a cluster's URLs, comma-separated (prefer the env to the flag)",
 			field: func(s *Settings) any { return &s.AMQPURL },
+		},
+		{
+			key: "amqp_url_order", env: "AMQP_URL_ORDER", flag: "amqp-url-order",
+			desc:  "how several amqp_url URLs are tried: shuffle (executors spread over the nodes) or ordered; on loss, the next",
+			field: func(s *Settings) any { return &s.AMQPURLOrder },
 		},
 		{
 			key: "amqp_tls_ca_file", env: "AMQP_TLS_CA_FILE", flag: "amqp-tls-ca-file", def: "system roots",

@@ -15,7 +15,23 @@ const Mask = "***"
 // password is returned unchanged. Anything that does not parse as a URL
 // with a scheme, or whose user information cannot be told apart safely,
 // gives "***", so that no part of a password is ever shown.
+//
+// raw may be a comma-separated list of URLs (a broker cluster, amqp_url):
+// every URL of it is redacted, so that no password of any of them is shown.
+// A comma inside a password splits it into parts that do not parse, each
+// of which is masked.
 func URL(raw string) string {
+	if strings.Contains(raw, ",") {
+		parts := strings.Split(raw, ",")
+		for i, p := range parts {
+			parts[i] = oneURL(strings.TrimSpace(p))
+		}
+		return strings.Join(parts, ",")
+	}
+	return oneURL(raw)
+}
+
+func oneURL(raw string) string {
 	if raw == "" {
 		return ""
 	}

@@ -113,6 +113,7 @@ type wireEvent struct {
 	Storage  string `json:"storage"`
 	Version  string `json:"version"`
 	Queue    string `json:"queue"`
+	Broker   string `json:"broker"`
 
 	Busy       *int           `json:"busy"`
 	JobsDone   *int64         `json:"jobs_done"`

@@ -12,6 +12,7 @@ import (
 
 type executor struct {
 	id, hostname, storage, version, queue string
+	broker                                string // the broker node it is connected to (password hidden)
 	threadsN                              int
 	status                                Status
 	stopped                               bool // executor.stopped received
@@ -142,6 +143,9 @@ func (m *model) fillExecutor(x *executor, w *wireEvent) {
 	}
 	if w.Queue != "" {
 		x.queue = m.str(w.Queue)
+	}
+	if w.Broker != "" {
+		x.broker = m.str(w.Broker)
 	}
 }
 
@@ -410,6 +414,7 @@ func (m *model) executorView(x *executor) ExecutorView {
 		Storage:    x.storage,
 		Version:    x.version,
 		Queue:      x.queue,
+		Broker:     x.broker,
 		Status:     x.status,
 		Stopped:    x.stopped,
 		Reason:     x.reason,

@@ -165,6 +165,7 @@ type ExecutorView struct {
 	Storage  string
 	Version  string
 	Queue    string
+	Broker   string // the broker node (URL, password hidden) of its last executor.ready or heartbeat
 
 	// Status: stopped after executor.stopped; stale when nothing at all
 	// (executor.ready, a job event, a heartbeat) came from it for

@@ -46,7 +46,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("hyperflow-amqp-metric-collector", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
 	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Exchange, "exchange", DefaultExchange, "events exchange")
 	fs.BoolVar(&o.Header, "header", false, "print a first line naming the columns")

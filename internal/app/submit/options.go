@@ -67,7 +67,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("hyperflow-submit", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL (env AMQP_URL)")
+	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
 	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Queue, "queue", DefaultQueue, "job queue (env AMQP_QUEUE)")
 	fs.DurationVar(&o.ReplyTimeout, "timeout-reply", 0, "how long to wait for a reply; 0 = forever (load mode: per job, default 5m)")

@@ -12,6 +12,8 @@
 //	reconnects_total                   counter: broker reconnections
 //	duplicate_deliveries_total         counter: redeliveries answered without running again
 //	broker_connected                   gauge: 1 while connected to the broker
+//	broker_node{url}                   gauge: 1 for the broker node connected to (its
+//	                                   URL, password hidden); absent while disconnected
 //
 // /healthz answers 200 "ok" while the executor is connected to the broker
 // and its heartbeat loop is alive, 503 with the reason otherwise.
@@ -77,6 +79,9 @@ func New(stats func() executor.Stats, heartbeat time.Duration) *Metrics {
 		counter("reconnects_total", "Broker reconnections.", func(s executor.Stats) float64 { return float64(s.Reconnects) }),
 		counter("duplicate_deliveries_total", "Redeliveries answered without running the job again.",
 			func(s executor.Stats) float64 { return float64(s.Duplicates) }),
+		brokerNode{desc: prometheus.NewDesc(ns+"_broker_node",
+			"The broker node connected to (URL, password hidden): 1 while connected.", []string{"url"}, nil),
+			stats: func() executor.Stats { return m.stats() }},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -142,4 +147,18 @@ func (m *Metrics) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	return mux
+}
+
+// brokerNode reports the node of a cluster the executor is connected to.
+type brokerNode struct {
+	desc  *prometheus.Desc
+	stats func() executor.Stats
+}
+
+func (b brokerNode) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+func (b brokerNode) Collect(ch chan<- prometheus.Metric) {
+	if s := b.stats(); s.Connected && s.Broker != "" {
+		ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, 1, s.Broker)
+	}
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"os/exec"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
 
@@ -82,11 +84,21 @@ func CloseConnections(t testing.TB, ctl, substr string) {
 }
 
 // DeleteQueue removes a test's job queue and, unless exchange is "", its
-// events exchange, from the broker at url. It is best effort: a failure is
+// events exchange, from the broker at url (or the first node of a
+// comma-separated list that answers). It is best effort: a failure is
 // logged, not fatal.
 func DeleteQueue(t testing.TB, url, queue, exchange string) {
 	t.Helper()
-	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
+	var conn *amqp.Connection
+	var err error
+	for _, one := range eventbus.SplitURLs(url) {
+		if conn, err = amqp.DialConfig(one, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)}); err == nil {
+			break
+		}
+	}
+	if conn == nil {
+		err = errors.Join(err, errors.New("no URL answered"))
+	}
 	if err != nil {
 		t.Logf("delete queue %s: %v", queue, err)
 		return
