@@ -119,6 +119,9 @@ func (c *Client) SubscribeStream(ctx context.Context, stream string, from Stream
 		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
 			return nil, fmt.Errorf("read stream %s: %w: the executors create it when started with events_stream: %s (EVENTS_STREAM, --events-stream); %s", stream, ErrNoStream, stream, ae.Reason)
 		}
+		if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+			return nil, fmt.Errorf("read stream %s: the queue is not a stream (name a stream queue, declared by the executors' events_stream): %w", stream, err)
+		}
 		return nil, fmt.Errorf("consume stream %s from %s: %w", stream, from, err)
 	}
 	out := make(chan Message, 256)

@@ -86,7 +86,7 @@ func TestStreamRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	classic := ex + ".classic"
-	if _, err := ch.QueueDeclare(classic, false, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(classic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := ch.Publish("", classic, false, false, amqp.Publishing{Body: []byte(`{"timestamp":1}`)}); err != nil {

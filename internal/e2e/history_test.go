@@ -52,10 +52,10 @@ func startHistoryMonitor(t *testing.T, ctx context.Context, url, stream string, 
 	}()
 	go func() {
 		for msg := range m.src.Events {
+			m.mu.Lock() // the model is used from one goroutine at a time
 			if err := m.st.Apply(msg); err != nil {
 				t.Errorf("apply %s: %v", msg.RoutingKey, err)
 			}
-			m.mu.Lock()
 			if !msg.HasOffset {
 				t.Errorf("event %s without a stream offset", msg.RoutingKey)
 			}
@@ -174,9 +174,11 @@ func TestHistoryStream(t *testing.T) {
 	all := append(append(append([]string{}, before...), during...), after...)
 	mon.waitAll(t, "the monitor to see every job after reconnecting", all)
 	mon.exactlyOnce(t, "monitor reconnected", all)
+	mon.mu.Lock()
 	if tot := mon.st.Totals(time.Now()); tot.Done != int64(len(all)) {
 		t.Errorf("monitor totals: done %d, want %d", tot.Done, len(all))
 	}
+	mon.mu.Unlock()
 
 	// A second monitor started now sees them all, once.
 	mon2 := startHistoryMonitor(t, ctx, url, stream, eventbus.StreamFrom{})
