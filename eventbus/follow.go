@@ -36,7 +36,10 @@ type FollowNotice struct {
 // the one reconnecting subscriber of the monitor and the collector.
 //
 // Events published while it is disconnected are not seen (its queue is
-// exclusive and auto-delete).
+// exclusive and auto-delete), unless it reads a stream (Stream): then it
+// reads the stream from From and follows it, and after a reconnect resumes
+// at the offset after the last event handled, so that nothing is lost or
+// handled twice.
 type Follower struct {
 	URL      string   // the broker, or the comma-separated URLs of a cluster's nodes
 	Order    string   // how a list of URLs is tried: OrderShuffle ("") or OrderOrdered
@@ -44,6 +47,12 @@ type Follower struct {
 	Name     string   // the connection's name in the broker ("hyperflow-top")
 	Exchange string   // DefaultExchange when empty
 	Bindings []string // binding keys; "#" when empty
+	// Stream, when set, is a stream queue (the executors' events_stream)
+	// read instead of a private queue; Exchange and Bindings are not used.
+	Stream string
+	// From is where the stream is first read (the first retained event
+	// when zero).
+	From StreamFrom
 	// FailFast: when the first connection or subscription fails, Run
 	// returns its error instead of retrying (a command run once, headless).
 	FailFast bool
@@ -68,9 +77,10 @@ func (f *Follower) Run(ctx context.Context, handle func(Message) error) error {
 	if err != nil {
 		return fmt.Errorf("broker URL %s: %w", where, err)
 	}
+	from := f.From
 	for attempt := 0; ; attempt++ {
 		f.notify(FollowNotice{State: FollowConnecting, Text: "connecting to " + where})
-		connected, handleErr, err := f.once(ctx, brokers, handle, log)
+		connected, handleErr, err := f.once(ctx, brokers, handle, log, &from)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -99,7 +109,8 @@ func (f *Follower) notify(n FollowNotice) {
 }
 
 // once runs one connection until ctx is done, it is lost, or handle fails.
-func (f *Follower) once(ctx context.Context, brokers *Brokers, handle func(Message) error, log *slog.Logger) (connected bool, handleErr, err error) {
+// from is where a stream is read, moved past each event handled.
+func (f *Follower) once(ctx context.Context, brokers *Brokers, handle func(Message) error, log *slog.Logger, from *StreamFrom) (connected bool, handleErr, err error) {
 	name := f.Name
 	if name == "" {
 		name = "hyperflow"
@@ -115,6 +126,9 @@ func (f *Follower) once(ctx context.Context, brokers *Brokers, handle func(Messa
 	defer client.Close()
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if f.Stream != "" {
+		return f.followStream(subCtx, client, handle, log, from)
+	}
 	sub, err := client.Subscribe(subCtx, exchange, f.Bindings...)
 	if err != nil {
 		return false, nil, fmt.Errorf("subscribe to %s: %w", exchange, err)
@@ -135,4 +149,41 @@ func (f *Follower) once(ctx context.Context, brokers *Brokers, handle func(Messa
 		return true, nil, err
 	}
 	return true, nil, errors.New("subscription ended")
+}
+
+// followStream reads the stream from *from on client until ctx is done,
+// the connection is lost or handle fails, moving *from past each event
+// handled (an event before it, which a broker may resend from the start of
+// a chunk, is skipped; so are the events timestamped before From.Since,
+// which the broker sends from the start of the chunk holding that time).
+func (f *Follower) followStream(ctx context.Context, client *Client, handle func(Message) error, log *slog.Logger, from *StreamFrom) (connected bool, handleErr, err error) {
+	sub, err := client.SubscribeStream(ctx, f.Stream, *from)
+	if err != nil {
+		return false, nil, err
+	}
+	text := fmt.Sprintf("connected to %s, stream %s from %s", client.Broker(), f.Stream, from)
+	log.Info(text)
+	f.notify(FollowNotice{State: FollowUp, Text: text})
+	since := from.Since // the broker starts at the chunk holding it
+	for msg := range sub.C {
+		if from.HasOffset && msg.Offset < from.Offset {
+			continue
+		}
+		if !from.HasOffset && !since.IsZero() {
+			if ts, ok := EventTime(msg.Body); ok && ts.Before(since) {
+				continue
+			}
+		}
+		if err := handle(msg); err != nil {
+			return true, err, nil
+		}
+		*from = StreamFrom{Offset: msg.Offset + 1, HasOffset: true}
+	}
+	if err := sub.Err(); err != nil {
+		return true, err, nil
+	}
+	if err := client.Err(); err != nil {
+		return true, nil, err
+	}
+	return true, nil, errors.New("stream subscription ended")
 }

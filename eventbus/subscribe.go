@@ -3,6 +3,7 @@ package eventbus
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -14,6 +15,10 @@ type Message struct {
 	RoutingKey string
 	Body       []byte
 	Received   time.Time
+	// Offset is the event's offset in the stream it was read from
+	// (SubscribeStream), when HasOffset.
+	Offset    int64
+	HasOffset bool
 }
 
 // Subscription receives the events of an exchange through an exclusive,
@@ -21,6 +26,23 @@ type Message struct {
 type Subscription struct {
 	ch *amqp.Channel
 	C  <-chan Message // closed when the subscription ends
+
+	mu  sync.Mutex
+	err error
+}
+
+// Err says why the subscription ended, when it was not the connection's
+// loss or ctx (read it once C is closed).
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *Subscription) setErr(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
 }
 
 // Subscribe declares the events exchange, binds a private queue to it with

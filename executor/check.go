@@ -62,6 +62,10 @@ func Check(ctx context.Context, cfg config.Settings, reg *storage.Registry) []Ch
 		out = append(out, CheckResult{Name: "broker", Err: w, Warn: true})
 	}
 	add("events exchange "+cfg.EventsExchange+" (topic, durable)", client.DeclareEvents(cfg.EventsExchange))
+	if st := cfg.EventsStream; st != "" {
+		add(fmt.Sprintf("events stream %s (max age %s, max %d bytes)", st, eventbus.MaxAge(cfg.EventsStreamMaxAge), cfg.EventsStreamMaxBytes),
+			client.DeclareStream(cfg.EventsExchange, st, cfg.EventsStreamMaxAge, int64(cfg.EventsStreamMaxBytes)))
+	}
 	ch, err := client.Channel()
 	if err == nil {
 		// Declaring with the engine's arguments fails with

@@ -21,6 +21,11 @@ func (e *Executor) serve(ctx context.Context, client *eventbus.Client) error {
 	if err := client.DeclareEvents(e.cfg.EventsExchange); err != nil {
 		return err
 	}
+	if st := e.cfg.EventsStream; st != "" {
+		if err := client.DeclareStream(e.cfg.EventsExchange, st, e.cfg.EventsStreamMaxAge, int64(e.cfg.EventsStreamMaxBytes)); err != nil {
+			return err
+		}
+	}
 	ch, err := client.Channel()
 	if err != nil {
 		return err

@@ -63,6 +63,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/hyperflow-bench-bin.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/bench-run" ./bench/run
 go build -o "$tmp/baseline" ./bench/baseline
+go build -o "$tmp/history" ./bench/history
 
 # In the background so that a TERM or INT for this script is passed on at
 # once (bench/run then stops the executors it started and exits).
@@ -75,4 +76,13 @@ while :; do
   wait "$pid" && status=0 || status=$?
   kill -0 "$pid" 2>/dev/null || break # still running: wait was cut short by a signal
 done
+
+# hyperflow-top --history catching up on a stream of HISTORY_EVENTS
+# (100000) events, against a plain stream consumer (bench/history);
+# BENCH_HISTORY=0 skips it.
+if [[ "${BENCH_HISTORY:-1}" != 0 ]]; then
+  out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)-history.txt"
+  echo "== monitor reading history from a stream (bench/history) -> $out"
+  "$tmp/history" -amqp-url "$HYPERFLOW_TEST_AMQP_URL" -events "${HISTORY_EVENTS:-100000}" | tee "$out" || status=1
+fi
 exit "$status"

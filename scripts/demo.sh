@@ -47,6 +47,7 @@ mkdir -p "$DEMO_DIR/shared" "$DEMO_DIR/tmp"
 # start_executor N starts executor N in the background and prints its pid.
 start_executor() {
   STORAGE=nfs THREADS=3 HEARTBEAT_INTERVAL=2s HYPERFLOW_TMPDIR=$DEMO_DIR/tmp \
+    EVENTS_STREAM=hyperflow.events.history \
     hyperflow-amqp-executor >"$DEMO_DIR/executor-$1.log" 2>&1 &
   echo $!
 }
@@ -54,6 +55,13 @@ for n in 1 2; do
   pids+=("$(start_executor "$n")")
 done
 log "two executors started (logs: $DEMO_DIR/executor-*.log)"
+# They keep every event in the stream hyperflow.events.history
+# (EVENTS_STREAM), which hyperflow-top --history reads: wait until one
+# declared it.
+for _ in $(seq 300); do
+  grep -qs "executor ready" "$DEMO_DIR"/executor-*.log && break
+  sleep 0.1
+done
 
 # Once, after DEMO_CRASH_AFTER seconds (default 75; 0 for never), executor
 # 2 is killed with SIGKILL, as a crashed node would be: the monitor marks it
@@ -76,10 +84,10 @@ log "sending the demo workflow (split, 4 parallel steps, join, one failing job) 
 
 if [[ -t 0 && -t 1 ]]; then
   log "opening hyperflow-top (q to quit)"
-  hyperflow-top || true
+  hyperflow-top --history || true
 else
   out=${DEMO_CSV:-$ROOT/hyperflow-demo.csv}
   log "no terminal: collecting events headless for ${DEMO_DURATION:-60s}"
-  hyperflow-top --csv "$out" --duration "${DEMO_DURATION:-60s}"
+  hyperflow-top --history --csv "$out" --duration "${DEMO_DURATION:-60s}"
   log "wrote $(($(wc -l <"$out") - 1)) jobs to $out"
 fi

@@ -63,7 +63,14 @@ func startSource(ctx context.Context, cfg Config, rec *record.Recorder, failFast
 	if cfg.Replay != "" {
 		return StartReplay(ctx, cfg.Replay, cfg.Speed, rec)
 	}
-	return StartAMQP(ctx, AMQPSource{URL: cfg.AMQPURL, TLS: cfg.TLS, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}, rec, nil), nil
+	src := AMQPSource{URL: cfg.AMQPURL, TLS: cfg.TLS, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}
+	if cfg.History {
+		src.Stream = cfg.HistoryStream
+		if cfg.Since > 0 {
+			src.From.Since = time.Now().Add(-cfg.Since)
+		}
+	}
+	return StartAMQP(ctx, src, rec, nil), nil
 }
 
 // openRecording opens the recording of --record, or of --resume with the

@@ -24,8 +24,13 @@ type Config struct {
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
-	MaxJobs  int
-	Window   time.Duration
+	// History: read the executors' events stream (HistoryStream) from its
+	// first retained event, or from Since ago, then follow it live.
+	History       bool
+	HistoryStream string
+	Since         time.Duration
+	MaxJobs       int
+	Window        time.Duration
 
 	// Headless: collect without a terminal and write the jobs to these
 	// files on exit (any of them set): CSV, Nextflow trace, Chrome trace.
@@ -57,6 +62,9 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	amqpflags.AddTLS(fs, &c.TLS)
 	fs.StringVar(&c.Exchange, "exchange", eventbus.DefaultExchange, "events exchange")
 	fs.StringArrayVar(&c.Bindings, "binding", []string{"#"}, "binding key of the private queue, to narrow what is received, e.g. 'job.*.finished' (repeatable)")
+	fs.BoolVar(&c.History, "history", false, "read the events kept in the executors' events stream (their events_stream setting) from the first retained one, then follow it live")
+	fs.StringVar(&c.HistoryStream, "history-stream", eventbus.DefaultHistoryStream, "the stream --history reads")
+	fs.DurationVar(&c.Since, "since", 0, "with --history: start at the events of this long ago (2h) instead of the first retained one")
 	fs.IntVar(&c.MaxJobs, "max-jobs", state.DefaultMaxJobs, "finished jobs kept in memory (running jobs are always kept; totals stay exact)")
 	fs.DurationVar(&c.Window, "window", DefaultWindow, "time span of the threads view's lanes at start (30s to 10m; + and - change it)")
 	fs.DurationVar(&c.StallAfter, "stall-after", state.DefaultStallAfter, "mark a transfer stalled when it moved no byte for this long (needs the executors' progress events)")
@@ -82,6 +90,8 @@ stage-out bars, the jobs table, and each job's timeline.
 
   hyperflow-top                           watch the broker of AMQP_URL
   hyperflow-top --record run.jsonl        ... and keep every event received
+  hyperflow-top --history --since 2h      the events of the last 2 hours kept in
+                                          the executors' events stream, then live
   hyperflow-top --replay run.jsonl        play a recording, no broker needed
   hyperflow-top --resume run.jsonl        load a recording, then keep recording
                                           to it (history survives a restart)
@@ -167,6 +177,16 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		return errors.New("--resume: not with --record or --replay (it records to its own file)")
 	case fs.Changed("speed") && c.Replay == "":
 		return errors.New("--speed: only with --replay")
+	case c.History && (c.Replay != "" || c.Resume != ""):
+		return errors.New("--history: not with --replay or --resume (it reads the broker's events stream)")
+	case c.History && fs.Changed("binding"):
+		return errors.New("--history: not with --binding (the stream holds every event)")
+	case (fs.Changed("since") || fs.Changed("history-stream")) && !c.History:
+		return errors.New("--since and --history-stream: only with --history")
+	case c.Since < 0:
+		return fmt.Errorf("--since %s: must not be negative", c.Since)
+	case c.History && strings.TrimSpace(c.HistoryStream) == "":
+		return errors.New("--history-stream: must not be empty")
 	}
 	// No file given twice.
 	files := []struct{ flag, path string }{{"--replay", c.Replay}, {"--record", c.Record}, {"--resume", c.Resume},

@@ -116,6 +116,10 @@ type AMQPSource struct {
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
+	// Stream, when set, is read from From instead of subscribing to the
+	// exchange (--history).
+	Stream string
+	From   eventbus.StreamFrom
 	// FailFast: when the first connection fails, end with its error
 	// instead of retrying (headless collection).
 	FailFast bool
@@ -130,7 +134,7 @@ func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *s
 	src, out := newSource(hostOf(cfg.URL), false)
 	f := &eventbus.Follower{
 		URL: cfg.URL, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
-		FailFast: cfg.FailFast, Log: log,
+		Stream: cfg.Stream, From: cfg.From, FailFast: cfg.FailFast, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			switch {
 			case n.State == eventbus.FollowUp:

@@ -41,6 +41,11 @@ func (p *Pool) serve(ctx context.Context, client *eventbus.Client, consuming *bo
 	if err := client.DeclareEvents(p.cfg.EventsExchange); err != nil {
 		return err
 	}
+	if st := p.cfg.EventsStream; st != "" {
+		if err := client.DeclareStream(p.cfg.EventsExchange, st, p.cfg.EventsStreamMaxAge, int64(p.cfg.EventsStreamMaxBytes)); err != nil {
+			return err
+		}
+	}
 	ch, err := client.Channel()
 	if err != nil {
 		return err

@@ -18,19 +18,23 @@ import (
 // Built-in defaults of the settings that have a fixed one. Default returns
 // all of them, including those computed at run time (threads, tmp_dir).
 const (
-	DefaultAMQPURL            = "amqp://guest:guest@localhost:5672/"
-	DefaultQueue              = "hyperflow.jobs"
-	DefaultStorage            = "cloud"
-	DefaultRegion             = "us-east-1"
-	DefaultPLGDataEndpoint    = "https://data.plgrid.pl"
-	DefaultShutdownGrace      = 10 * time.Minute
-	DefaultHeartbeatInterval  = 5 * time.Second
-	DefaultOutputTail         = 64 << 10
-	DefaultLogLevel           = "info"
-	DefaultLogFormat          = "text"
-	DefaultEventsExchange     = "hyperflow.events"
-	DefaultMaxMessageSize     = 16 << 20
-	DefaultStagingConcurrency = 16
+	DefaultAMQPURL           = "amqp://guest:guest@localhost:5672/"
+	DefaultQueue             = "hyperflow.jobs"
+	DefaultStorage           = "cloud"
+	DefaultRegion            = "us-east-1"
+	DefaultPLGDataEndpoint   = "https://data.plgrid.pl"
+	DefaultShutdownGrace     = 10 * time.Minute
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultOutputTail        = 64 << 10
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "text"
+	DefaultEventsExchange    = "hyperflow.events"
+	// DefaultEventsStreamMaxAge and DefaultEventsStreamMaxBytes bound the
+	// events stream (events_stream) when it is on: 7 days, 1 GB.
+	DefaultEventsStreamMaxAge   = 7 * 24 * time.Hour
+	DefaultEventsStreamMaxBytes = 1_000_000_000
+	DefaultMaxMessageSize       = 16 << 20
+	DefaultStagingConcurrency   = 16
 
 	// Worker-pool mode: the Node listener's defaults.
 	DefaultRedisURL         = "redis://127.0.0.1:6379"
@@ -123,7 +127,14 @@ type Settings struct {
 	LogFormat         string        `yaml:"log_format"`         // text or json (lower case)
 	MetricsAddr       string        `yaml:"metrics_addr"`       // "" = no metrics endpoint
 	EventsExchange    string        `yaml:"events_exchange"`
-	MaxMessageSize    int           `yaml:"max_message_size"` // bytes
+	// EventsStream, when set, is a stream queue the executor declares and
+	// binds to the events exchange with "#", so that every event is kept
+	// (for hyperflow-top --history) within EventsStreamMaxAge and
+	// EventsStreamMaxBytes (x-max-age, x-max-length-bytes).
+	EventsStream         string        `yaml:"events_stream"`
+	EventsStreamMaxAge   time.Duration `yaml:"events_stream_max_age"`
+	EventsStreamMaxBytes int           `yaml:"events_stream_max_bytes"`
+	MaxMessageSize       int           `yaml:"max_message_size"` // bytes
 
 	ProgressInterval   time.Duration `yaml:"progress_interval"`    // 0 = no progress events
 	Events             string        `yaml:"events"`               // all, lifecycle or off (lower case)
@@ -196,29 +207,31 @@ func Default() Settings {
 		threads = 1
 	}
 	return Settings{
-		AMQPURL:            DefaultAMQPURL,
-		AMQPURLOrder:       "shuffle",
-		Queue:              DefaultQueue,
-		Storage:            DefaultStorage,
-		Threads:            threads,
-		Cloud:              Cloud{Region: DefaultRegion},
-		PLGData:            PLGData{Endpoint: DefaultPLGDataEndpoint},
-		ShutdownGrace:      DefaultShutdownGrace,
-		HeartbeatInterval:  DefaultHeartbeatInterval,
-		OutputTail:         DefaultOutputTail,
-		TmpDir:             os.TempDir(),
-		LogLevel:           DefaultLogLevel,
-		LogFormat:          DefaultLogFormat,
-		EventsExchange:     DefaultEventsExchange,
-		MaxMessageSize:     DefaultMaxMessageSize,
-		MaxDeliveries:      5,
-		ProgressInterval:   5 * time.Second,
-		Events:             EventsAll,
-		StagingConcurrency: DefaultStagingConcurrency,
-		RedisURL:           DefaultRedisURL,
-		FileWatchRetries:   DefaultFileWatchRetries,
-		TaskAttempts:       DefaultTaskAttempts,
-		BackoffSeed:        DefaultBackoffSeed,
+		AMQPURL:              DefaultAMQPURL,
+		AMQPURLOrder:         "shuffle",
+		Queue:                DefaultQueue,
+		Storage:              DefaultStorage,
+		Threads:              threads,
+		Cloud:                Cloud{Region: DefaultRegion},
+		PLGData:              PLGData{Endpoint: DefaultPLGDataEndpoint},
+		ShutdownGrace:        DefaultShutdownGrace,
+		HeartbeatInterval:    DefaultHeartbeatInterval,
+		OutputTail:           DefaultOutputTail,
+		TmpDir:               os.TempDir(),
+		LogLevel:             DefaultLogLevel,
+		LogFormat:            DefaultLogFormat,
+		EventsExchange:       DefaultEventsExchange,
+		EventsStreamMaxAge:   DefaultEventsStreamMaxAge,
+		EventsStreamMaxBytes: DefaultEventsStreamMaxBytes,
+		MaxMessageSize:       DefaultMaxMessageSize,
+		MaxDeliveries:        5,
+		ProgressInterval:     5 * time.Second,
+		Events:               EventsAll,
+		StagingConcurrency:   DefaultStagingConcurrency,
+		RedisURL:             DefaultRedisURL,
+		FileWatchRetries:     DefaultFileWatchRetries,
+		TaskAttempts:         DefaultTaskAttempts,
+		BackoffSeed:          DefaultBackoffSeed,
 	}
 }
 
@@ -309,6 +322,14 @@ func (s Settings) Validate() error {
 	}
 	if strings.TrimSpace(s.EventsExchange) == "" {
 		add("events_exchange", "must not be empty")
+	}
+	if s.EventsStream != "" {
+		if s.EventsStreamMaxAge < time.Second {
+			add("events_stream_max_age", "must be at least 1s, got %s", s.EventsStreamMaxAge)
+		}
+		if s.EventsStreamMaxBytes < 1 {
+			add("events_stream_max_bytes", "must be more than 0, got %d", s.EventsStreamMaxBytes)
+		}
 	}
 	if s.Cloud.Endpoint != "" {
 		if err := checkHTTPURL(s.Cloud.Endpoint); err != nil {

@@ -52,6 +52,9 @@
 //	log_format                           LOG_FORMAT             --log-format          text (text, json)
 //	metrics_addr                         METRICS_ADDR           --metrics-addr        "" = no metrics endpoint
 //	events_exchange                      EVENTS_EXCHANGE        --events-exchange     hyperflow.events
+//	events_stream                        EVENTS_STREAM          --events-stream       "" = off
+//	events_stream_max_age                EVENTS_STREAM_MAX_AGE  --events-stream-max-age  168h (x-max-age 7D)
+//	events_stream_max_bytes              EVENTS_STREAM_BYTES    --events-stream-bytes 1000000000
 //	max_message_size (bytes)             MAX_MESSAGE_SIZE       --max-message-size    16 MiB
 //	cloud_storage.provider               -                      -                     ignored
 //	cloud_storage.aws_access_key_id      AWS_ACCESS_KEY_ID      -                     AWS SDK credential chain

@@ -131,6 +131,21 @@ func settingTable() []setting {
 			field: func(s *Settings) any { return &s.EventsExchange },
 		},
 		{
+			key: "events_stream", env: "EVENTS_STREAM", flag: "events-stream", def: "off",
+			desc:  "stream queue bound to the events exchange keeping every event (hyperflow-top --history)",
+			field: func(s *Settings) any { return &s.EventsStream },
+		},
+		{
+			key: "events_stream_max_age", env: "EVENTS_STREAM_MAX_AGE", flag: "events-stream-max-age", def: "168h (7 days)",
+			desc:  "events older than this are dropped from the events stream (x-max-age)",
+			field: func(s *Settings) any { return &s.EventsStreamMaxAge },
+		},
+		{
+			key: "events_stream_max_bytes", env: "EVENTS_STREAM_BYTES", flag: "events-stream-bytes", def: "1000000000 (1 GB)",
+			desc:  "the events stream keeps at most this many bytes (x-max-length-bytes)",
+			field: func(s *Settings) any { return &s.EventsStreamMaxBytes },
+		},
+		{
 			key: "max_message_size", env: "MAX_MESSAGE_SIZE", flag: "max-message-size",
 			desc:  "largest job message accepted, in bytes",
 			field: func(s *Settings) any { return &s.MaxMessageSize },
