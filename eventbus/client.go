@@ -38,9 +38,9 @@ type Client struct {
 	pub *amqp.Channel
 	ev  *amqp.Channel // events: no confirms
 
-	blocked atomic.Bool // broker flow control (connection.blocked)
+	blocked atomic.Bool  // broker flow control (connection.blocked)
 	blocks  atomic.Int64 // connection.blocked notifications received
-	server  amqp.Table  // the broker's server properties (product, version)
+	server  amqp.Table   // the broker's server properties (product, version)
 
 	done    chan struct{}
 	closeMu sync.Mutex

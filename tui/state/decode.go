@@ -137,7 +137,7 @@ type wireEvent struct {
 	Redelivered *bool  `json:"redelivered"`
 	// DeliveryCount: job.started's x-delivery-count (quorum queues).
 	DeliveryCount *int64 `json:"delivery_count"`
-	Name        string `json:"name"` // job.started of a worker-pool task
+	Name          string `json:"name"` // job.started of a worker-pool task
 
 	Time  *float64 `json:"time"`
 	Bytes *int64   `json:"bytes"`
