@@ -135,7 +135,7 @@ func runUI(ctx context.Context, cfg Config, env Env) (err error) {
 		defer poller.Close()
 	}
 	m := New(Options{State: st, Source: src, Window: cfg.Window, Duration: cfg.Duration, Status: status,
-		Queues: poller, Context: srcCtx})
+		Queues: poller, Context: srcCtx, Theme: cfg.Theme})
 	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(env.Stdout)}
 	if env.Stdin != nil {
 		opts = append(opts, tea.WithInput(env.Stdin))

@@ -60,7 +60,11 @@ type Options struct {
 	// context.Background).
 	Queues  *QueuePoller
 	Context context.Context
-	// Styles and Keys default to DefaultStyles and DefaultKeyMap.
+	// Theme is ThemeDark, ThemeLight or ThemeAuto (the terminal is asked
+	// for its background; dark until it answers); "" is dark. Styles, when
+	// set, overrides it.
+	Theme string
+	// Styles and Keys default to the theme's styles and DefaultKeyMap.
 	Styles *Styles
 	Keys   *KeyMap
 }
@@ -149,7 +153,7 @@ func New(opts Options) *Model {
 	}
 	styles, keys := opts.Styles, opts.Keys
 	if styles == nil {
-		styles = DefaultStyles()
+		styles = ThemeStyles(opts.Theme != ThemeLight)
 	}
 	if keys == nil {
 		keys = DefaultKeyMap()
@@ -189,6 +193,9 @@ func (m *Model) State() *state.Model { return m.c.st }
 // Init starts the tick and the waits for events and notices.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{tick()}
+	if m.opts.Theme == ThemeAuto && m.opts.Styles == nil {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
 	if src := m.opts.Source; src != nil {
 		cmds = append(cmds, waitEvents(src.Events), waitNotice(src.Notices))
 	}
@@ -282,6 +289,8 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onPaste(msg)
 	case quitMsg:
 		return m, tea.Quit
+	case tea.BackgroundColorMsg:
+		m.onBackground(msg)
 	case queuePollMsg:
 		return m, m.pollQueues()
 	case queueSamplesMsg:
@@ -295,6 +304,18 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Tick(QueuePollEvery, func(time.Time) tea.Msg { return queuePollMsg{} })
 	}
 	return m, nil
+}
+
+// onBackground takes the styles of the terminal's background, dark or
+// light, under --theme auto.
+func (m *Model) onBackground(msg tea.BackgroundColorMsg) {
+	if m.opts.Theme != ThemeAuto || m.opts.Styles != nil {
+		return
+	}
+	*m.c.styles = *ThemeStyles(msg.IsDark())
+	m.help.Styles = m.c.styles.Help
+	m.frameOK = false
+	m.refreshAll()
 }
 
 // pollQueues asks the broker about the queues the state knows, in a
