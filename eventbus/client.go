@@ -38,8 +38,9 @@ type Client struct {
 	pub *amqp.Channel
 	ev  *amqp.Channel // events: no confirms
 
-	blocked atomic.Bool // broker flow control (connection.blocked)
-	server  amqp.Table  // the broker's server properties (product, version)
+	blocked atomic.Bool  // broker flow control (connection.blocked)
+	blocks  atomic.Int64 // connection.blocked notifications received
+	server  amqp.Table   // the broker's server properties (product, version)
 
 	broker string // the URL connected to, password hidden
 
@@ -170,6 +171,7 @@ func newClient(conn *amqp.Connection, log *slog.Logger) (*Client, error) {
 		for b := range blockings {
 			c.blocked.Store(b.Active)
 			if b.Active {
+				c.blocks.Add(1)
 				log.Warn("broker blocked publishing (flow control); events are dropped and replies wait", "reason", b.Reason)
 			} else {
 				log.Info("broker unblocked publishing")
@@ -284,6 +286,10 @@ var ErrBlocked = errors.New("broker is blocking publishers (flow control)")
 
 // Blocked reports whether the broker currently blocks publishing.
 func (c *Client) Blocked() bool { return c.blocked.Load() }
+
+// Blockings is how many times the broker blocked this connection's
+// publishing (connection.blocked) so far.
+func (c *Client) Blockings() int64 { return c.blocks.Load() }
 
 // Publish sends msg on the events channel, unconfirmed (best effort:
 // events). Messages published from one goroutine keep their order. While

@@ -58,6 +58,12 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	if e.Draining != nil {
 		w.bool(`,"draining":`, *e.Draining)
 	}
+	if e.Blocked != nil {
+		w.bool(`,"blocked":`, *e.Blocked)
+	}
+	if e.MaxDeliveries != 0 {
+		w.int(`,"max_deliveries":`, int64(e.MaxDeliveries))
+	}
 	w.strOmit(`,"phase":`, e.Phase)
 	if e.Elapsed != nil {
 		w.float(`,"elapsed":`, *e.Elapsed)
@@ -74,6 +80,9 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	w.strOmit(`,"executable":`, e.Executable)
 	if e.Redelivered != nil {
 		w.bool(`,"redelivered":`, *e.Redelivered)
+	}
+	if e.DeliveryCount != nil {
+		w.int(`,"delivery_count":`, *e.DeliveryCount)
 	}
 	w.strOmit(`,"name":`, e.Name)
 	if e.Time != nil {
@@ -126,7 +135,7 @@ func (r *Reply) AppendJSON(b []byte) ([]byte, error) {
 var encodedFields = map[reflect.Type][]string{
 	reflect.TypeFor[Event](): {"Executor", "Timestamp", "Type", "ID", "Job", "Thread", "Hostname", "Threads",
 		"Storage", "Version", "Queue", "Broker", "Busy", "JobsDone", "JobsFailed", "Running", "Interval", "ConsumerTimeout",
-		"Reason", "Draining", "Phase", "Elapsed", "BytesTotal", "RSS", "CPU", "Executable", "Redelivered", "Name",
+		"Reason", "Draining", "Blocked", "MaxDeliveries", "Phase", "Elapsed", "BytesTotal", "RSS", "CPU", "Executable", "Redelivered", "DeliveryCount", "Name",
 		"Time", "Bytes", "ExitStatus", "Metrics", "Exceptions", "StderrTail"},
 	reflect.TypeFor[RunningJob](): {"ID", "Thread", "Phase", "Since", "Executable", "Deadline"},
 	reflect.TypeFor[Timestamps](): {"JobStarted", "StageInStarted", "StageInFinished", "ExecutionStarted",

@@ -71,6 +71,13 @@ type Event struct {
 	// and waits for its running ones)
 	Draining *bool `json:"draining,omitempty"`
 
+	// executor.heartbeat: the broker is holding back the executor's
+	// publishes (connection.blocked, flow control) since Blocked was
+	// last true; false after connection.unblocked, absent when never
+	// blocked. MaxDeliveries is the executor's max_deliveries (0: off).
+	Blocked       *bool `json:"blocked,omitempty"`
+	MaxDeliveries int   `json:"max_deliveries,omitempty"`
+
 	// job.progress
 	Phase      string   `json:"phase,omitempty"`
 	Elapsed    *float64 `json:"elapsed,omitempty"`
@@ -81,6 +88,9 @@ type Event struct {
 	// job.started, job.execution.*, job.finished
 	Executable  string `json:"executable,omitempty"`
 	Redelivered *bool  `json:"redelivered,omitempty"`
+	// job.started from a quorum queue: the delivery's x-delivery-count
+	// (how many times it was delivered before).
+	DeliveryCount *int64 `json:"delivery_count,omitempty"`
 	// job.started of a worker-pool task: the task's name in the workflow
 	// (its queue is in Queue).
 	Name string `json:"name,omitempty"`

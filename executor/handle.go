@@ -37,7 +37,7 @@ func (e *Executor) handle(d amqp.Delivery, slot int) {
 		Since: eventbus.Timestamp(started), Executable: executable, Deadline: e.deadline(started)})
 	defer e.clearRunning(r)
 	e.emit(r, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
-		Redelivered: eventbus.Ptr(d.Redelivered)})
+		Redelivered: eventbus.Ptr(d.Redelivered), DeliveryCount: deliveryCount(d)})
 
 	if refusal != nil {
 		r.reply.ExitStatus = eventbus.ExitJobError
@@ -204,4 +204,13 @@ func lastBytes(s string, n int) string {
 		}
 	}
 	return s
+}
+
+// deliveryCount is the delivery's x-delivery-count (quorum queues), for
+// job.started; nil when the broker sent none.
+func deliveryCount(d amqp.Delivery) *int64 {
+	if n, ok := eventbus.DeliveryCount(d.Headers); ok {
+		return &n
+	}
+	return nil
 }

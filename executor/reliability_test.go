@@ -183,6 +183,15 @@ func TestLivePoisonDeliveryLimit(t *testing.T) {
 	queue := "hyperflow.jobs.poison-" + uuid.NewString()[:8]
 	quorum := amqp.Table{"x-queue-type": "quorum"}
 	eng := harness.NewEngine(t, url, queue, quorum)
+	client, err := eventbus.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sub, err := client.Subscribe(t.Context(), queue+".events", "job.*.started")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	id := eng.Send(countingJob(dir, 0))
 	// Two crashed consumers: the delivery comes back twice.
@@ -209,6 +218,19 @@ func TestLivePoisonDeliveryLimit(t *testing.T) {
 		t.Error("poison job ran")
 	}
 	harness.WaitFor(t, 5*time.Second, "the queue to empty", func() bool { return eng.Queued() == 0 })
+	// job.started tells monitors how often the message came before.
+	select {
+	case m := <-sub.C:
+		var ev eventbus.Event
+		if err := json.Unmarshal(m.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.DeliveryCount == nil || *ev.DeliveryCount != 2 {
+			t.Errorf("job.started delivery_count %v, want 2: %s", ev.DeliveryCount, m.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no job.started event")
+	}
 }
 
 // TestLiveUnreachableBroker: with connect_attempts set, Run gives up with a

@@ -76,14 +76,16 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 		Type: eventbus.TypeExecutorHeartbeat,
 		// What executor.ready said, for monitors started later.
 		Hostname: e.hostname, Storage: e.cfg.Storage, Version: e.version, Queue: e.cfg.Queue,
-		Broker:     e.broker(),
-		Busy:       eventbus.Ptr(int(e.busy.Load())),
-		Threads:    e.cfg.Threads,
-		JobsDone:   eventbus.Ptr(e.jobsDone.Load()),
-		JobsFailed: eventbus.Ptr(e.jobsFailed.Load()),
-		Running:    &running,
-		Interval:   e.cfg.HeartbeatInterval.Seconds(),
-		Draining:   draining,
+		Broker:        e.broker(),
+		Busy:          eventbus.Ptr(int(e.busy.Load())),
+		Threads:       e.cfg.Threads,
+		JobsDone:      eventbus.Ptr(e.jobsDone.Load()),
+		JobsFailed:    eventbus.Ptr(e.jobsFailed.Load()),
+		Running:       &running,
+		Interval:      e.cfg.HeartbeatInterval.Seconds(),
+		Draining:      draining,
+		Blocked:       e.blockedSinceLastHeartbeat(),
+		MaxDeliveries: e.cfg.MaxDeliveries,
 		ConsumerTimeout: func() float64 {
 			if e.cfg.ConsumerTimeout > 0 {
 				return e.cfg.ConsumerTimeout.Seconds()
@@ -91,6 +93,33 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 			return defaultConsumerTimeout.Seconds()
 		}(),
 	}
+}
+
+// blockedSinceLastHeartbeat is the heartbeat's blocked: true when the
+// broker blocks publishing now or blocked it since the last heartbeat
+// (while blocked, events are dropped, so the heartbeat that says so may be
+// the first after the block), false once it is over, nil when the
+// connection never was.
+func (e *Executor) blockedSinceLastHeartbeat() *bool {
+	if e.link == nil {
+		return nil
+	}
+	c := e.link.current()
+	if c == nil {
+		return nil
+	}
+	n := c.Blockings()
+	if e.seenClient.Swap(c) != c {
+		e.seenBlocks.Store(0)
+	}
+	before := e.seenBlocks.Swap(n)
+	switch {
+	case c.Blocked() || n > before:
+		return eventbus.Ptr(true)
+	case n > 0:
+		return eventbus.Ptr(false)
+	}
+	return nil
 }
 
 // deadline is when the broker would time out a delivery received at t.

@@ -135,7 +135,14 @@ func runUI(ctx context.Context, cfg Config, env Env) (err error) {
 	if cfg.Resume != "" {
 		status = fmt.Sprintf("resumed %d events from %s; recording to it", len(history), cfg.Resume)
 	}
-	m := New(Options{State: st, Source: src, Window: cfg.Window, Duration: cfg.Duration, Status: status})
+	var poller *QueuePoller
+	if cfg.Replay == "" {
+		// The queue view's own connection to the broker.
+		poller = NewQueuePoller(cfg.AMQPURL, cfg.TLS, nil)
+		defer poller.Close()
+	}
+	m := New(Options{State: st, Source: src, Window: cfg.Window, Duration: cfg.Duration, Status: status,
+		Queues: poller, Context: srcCtx, Theme: cfg.Theme})
 	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(env.Stdout)}
 	if env.Stdin != nil {
 		opts = append(opts, tea.WithInput(env.Stdin))

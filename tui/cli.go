@@ -51,6 +51,9 @@ type Config struct {
 	// is gone this long after its last sign of life (0: never).
 	GoneAfter time.Duration
 
+	// Theme: ThemeDark, ThemeLight or ThemeAuto (--theme).
+	Theme string
+
 	Version bool
 }
 
@@ -77,6 +80,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.StringVar(&c.Replay, "replay", "", "play a recording made with --record instead of connecting to a broker")
 	fs.Float64Var(&c.Speed, "speed", 1, "replay speed: 1 real time, 10 ten times faster, 0 as fast as possible")
 	fs.StringVar(&c.Resume, "resume", "", "load this recording (made with --record or --resume), then go on recording to it: the history survives a restart of the monitor")
+	fs.StringVar(&c.Theme, "theme", ThemeAuto, "colours for the terminal's background: dark, light, or auto (asked of the terminal; dark if it does not answer)")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	return fs
 }
@@ -103,15 +107,17 @@ stage-out bars, the jobs table, and each job's timeline.
                                           Chrome trace of the thread lanes
 
 views: 1 executors (utilisation, diagnosis, storage rates), 2 threads,
-3 jobs, 4 job detail, 5 failures (failed jobs grouped alike).
-keys: tab or 1-5 views, arrows or j/k move, enter detail, esc back,
+3 jobs, 4 job detail, 5 failures (failed jobs grouped alike), 6 queues
+(ready, unacked, consumers, rates, time to drain, why nothing runs).
+keys: tab or 1-6 views, arrows or j/k move, enter detail, esc back,
 / filter (id, executable, host, thread, state, exit status, the first
 line of stderr), s sort column, r reverse, f failed only, t state
 filter, m marks (stalled, near deadline, redelivered), h hide the gone
 executors, p pause the display, e export the jobs table (the file
 name picks the format: .csv CSV, .tsv or .trace Nextflow trace, .json
 Chrome trace; tab in the prompt switches), ? all keys, q quit. The
-mouse wheel scrolls. NO_COLOR (any value) turns the colours off.
+mouse wheel scrolls. NO_COLOR (any value) turns the colours off;
+--theme light suits a light background.
 
 flags:
 `
@@ -175,6 +181,8 @@ func (c *Config) validate(fs *pflag.FlagSet) error {
 		return fmt.Errorf("--gone-after %s: must not be negative (0: never)", c.GoneAfter)
 	case c.Resume != "" && (c.Record != "" || c.Replay != ""):
 		return errors.New("--resume: not with --record or --replay (it records to its own file)")
+	case c.Theme != ThemeDark && c.Theme != ThemeLight && c.Theme != ThemeAuto:
+		return fmt.Errorf("--theme %q: must be dark, light or auto", c.Theme)
 	case fs.Changed("speed") && c.Replay == "":
 		return errors.New("--speed: only with --replay")
 	case c.History && (c.Replay != "" || c.Resume != ""):

@@ -19,10 +19,14 @@ const (
 	viewJobs
 	viewDetail
 	viewFailures
+	viewQueues
 	viewCount
 )
 
-var viewTitles = [viewCount]string{"Executors", "Threads", "Jobs", "Job", "Failures"}
+var viewTitles = [viewCount]string{"Executors", "Threads", "Jobs", "Job", "Failures", "Queues"}
+
+// shortTitles are the tabs of the views not shown on narrow terminals.
+var shortTitles = [viewCount]string{"Execs", "Threads", "Jobs", "Job", "Fails", "Queues"}
 
 // common is what every view shares: the state it reads, the clock, styles
 // and keys, and whether the display is paused. The root model owns it; the

@@ -10,6 +10,8 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/state"
 )
 
 // The golden files of every view, at 80x24 (the smallest usual terminal)
@@ -20,38 +22,45 @@ import (
 // does). go test -run TestGolden -update rewrites them.
 func TestGolden(t *testing.T) {
 	cases := []struct {
-		name string
-		w, h int
-		keys []string
+		name  string
+		w, h  int
+		keys  []string
+		setup func(*Model)
 	}{
-		{"executors_80x24", 80, 24, nil},
-		{"threads_80x24", 80, 24, []string{"2"}},
-		{"jobs_80x24", 80, 24, []string{"3"}},
-		{"jobs_failed_80x24", 80, 24, []string{"f"}},
-		{"jobs_sorted_80x24", 80, 24, []string{"3", "s", "s", "s", "s", "r"}},
-		{"detail_80x24", 80, 24, []string{"f", "enter"}},
-		{"detail_redelivered_80x24", 80, 24, []string{"/", "0", "1", "5", "5", "enter", "enter"}},
-		{"jobs_stalled_80x24", 80, 24, []string{"3", "m"}},
-		{"jobs_near_deadline_80x24", 80, 24, []string{"3", "m", "m"}},
-		{"detail_stalled_80x24", 80, 24, []string{"3", "m", "enter"}},
-		{"detail_near_deadline_80x24", 80, 24, []string{"3", "m", "m", "enter"}},
-		{"failures_80x24", 80, 24, []string{"5"}},
-		{"failure_group_jobs_80x24", 80, 24, []string{"5", "j", "j", "enter"}},
-		{"help_80x24", 80, 24, []string{"3", "?"}},
-		{"filter_prompt_80x24", 80, 24, []string{"/", "m", "A", "d"}},
-		{"export_prompt_80x24", 80, 24, []string{"3", "e"}},
-		{"paused_80x24", 80, 24, []string{"p"}},
-		{"executors_160x48", 160, 48, nil},
-		{"threads_160x48", 160, 48, []string{"2"}},
-		{"jobs_160x48", 160, 48, []string{"3"}},
-		{"detail_160x48", 160, 48, []string{"f", "enter"}},
-		{"failures_160x48", 160, 48, []string{"5"}},
-		{"detail_stalled_160x48", 160, 48, []string{"3", "m", "enter"}},
+		{"executors_80x24", 80, 24, nil, nil},
+		{"threads_80x24", 80, 24, []string{"2"}, nil},
+		{"jobs_80x24", 80, 24, []string{"3"}, nil},
+		{"jobs_failed_80x24", 80, 24, []string{"f"}, nil},
+		{"jobs_sorted_80x24", 80, 24, []string{"3", "s", "s", "s", "s", "r"}, nil},
+		{"detail_80x24", 80, 24, []string{"f", "enter"}, nil},
+		{"detail_redelivered_80x24", 80, 24, []string{"/", "0", "1", "5", "5", "enter", "enter"}, nil},
+		{"jobs_stalled_80x24", 80, 24, []string{"3", "m"}, nil},
+		{"jobs_near_deadline_80x24", 80, 24, []string{"3", "m", "m"}, nil},
+		{"detail_stalled_80x24", 80, 24, []string{"3", "m", "enter"}, nil},
+		{"detail_near_deadline_80x24", 80, 24, []string{"3", "m", "m", "enter"}, nil},
+		{"failures_80x24", 80, 24, []string{"5"}, nil},
+		{"failure_group_jobs_80x24", 80, 24, []string{"5", "j", "j", "enter"}, nil},
+		{"help_80x24", 80, 24, []string{"3", "?"}, nil},
+		{"filter_prompt_80x24", 80, 24, []string{"/", "m", "A", "d"}, nil},
+		{"export_prompt_80x24", 80, 24, []string{"3", "e"}, nil},
+		{"paused_80x24", 80, 24, []string{"p"}, nil},
+		{"executors_160x48", 160, 48, nil, nil},
+		{"threads_160x48", 160, 48, []string{"2"}, nil},
+		{"jobs_160x48", 160, 48, []string{"3"}, nil},
+		{"detail_160x48", 160, 48, []string{"f", "enter"}, nil},
+		{"failures_160x48", 160, 48, []string{"5"}, nil},
+		{"detail_stalled_160x48", 160, 48, []string{"3", "m", "enter"}, nil},
+		{"queues_replay_80x24", 80, 24, []string{"6"}, nil},
+		{"queues_80x24", 80, 24, []string{"6"}, sampledQueues},
+		{"queues_160x48", 160, 48, []string{"6"}, sampledQueues},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newTestModel(t, tc.w, tc.h)
 			m.opts.ExportDir = "" // the prompt's default name is then the same in every run
+			if tc.setup != nil {
+				tc.setup(m)
+			}
 			press(m, tc.keys...)
 			t.Run("screen", func(t *testing.T) {
 				golden.RequireEqual(t, []byte(screen(m)))
@@ -104,3 +113,15 @@ func runProgram(t *testing.T, m *Model, w, h int) []byte {
 
 // fullPaint is how the renderer starts a frame on a cleared screen.
 const fullPaint = "\x1b[H\x1b[2J"
+
+// sampledQueues gives the demo's job queue what a broker would say of it
+// (the ready count falling from 120 to 96 in 20 s, two consumers), and a
+// queue of waiting messages nobody consumes, as the queue view's poller
+// would.
+func sampledQueues(m *Model) {
+	m.queues.polled = true
+	st := m.State()
+	st.SetQueueSample("hyperflow.jobs", state.QueueSample{Ready: 120, Consumers: 2, At: demoNow.Add(-20 * time.Second)})
+	st.SetQueueSample("hyperflow.jobs", state.QueueSample{Ready: 96, Consumers: 2, At: demoNow.Add(-time.Second)})
+	st.SetQueueSample("hyperflow.jobs.retry", state.QueueSample{Ready: 7, Consumers: 0, At: demoNow.Add(-time.Second)})
+}

@@ -42,7 +42,11 @@ func (h *header) View(active viewID, source string) string {
 		b.WriteString(s.Title.s(" hyperflow-top "))
 	}
 	for i := range viewCount {
-		t := " " + strconv.Itoa(int(i)+1) + " " + viewTitles[i] + " "
+		title := viewTitles[i]
+		if h.width < 100 && i != active {
+			title = shortTitles[i] // room for the source on narrow terminals
+		}
+		t := " " + strconv.Itoa(int(i)+1) + " " + title + " "
 		if i == active {
 			b.WriteString(s.TabActive.s("[" + t[1:len(t)-1] + "]"))
 		} else {

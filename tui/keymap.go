@@ -10,8 +10,8 @@ type KeyMap struct {
 	Enter, Back                             key.Binding
 
 	NextView, PrevView key.Binding
-	Views              [5]key.Binding // 1..5
-	ViewsHelp          key.Binding    // help entry for 1-5
+	Views              [viewCount]key.Binding // 1..6
+	ViewsHelp          key.Binding            // help entry for 1-6
 
 	Filter, Sort, SortBack, Reverse, Failed, States, Marks key.Binding
 	ZoomIn, ZoomOut                                        key.Binding
@@ -37,14 +37,15 @@ func DefaultKeyMap() *KeyMap {
 
 		NextView: b([]string{"tab"}, "tab", "next view"),
 		PrevView: b([]string{"shift+tab"}, "shift+tab", "previous view"),
-		Views: [5]key.Binding{
+		Views: [viewCount]key.Binding{
 			b([]string{"1"}, "1", "executors"),
 			b([]string{"2"}, "2", "threads"),
 			b([]string{"3"}, "3", "jobs"),
 			b([]string{"4"}, "4", "job detail"),
 			b([]string{"5"}, "5", "failures"),
+			b([]string{"6"}, "6", "queues"),
 		},
-		ViewsHelp: b([]string{"1", "2", "3", "4", "5"}, "1-5", "views"),
+		ViewsHelp: b([]string{"1", "2", "3", "4", "5", "6"}, "1-6", "views"),
 
 		Filter:   b([]string{"/"}, "/", "filter"),
 		Sort:     b([]string{"s"}, "s", "sort column"),
@@ -92,6 +93,11 @@ func (k *KeyMap) helpFor(id viewID) viewKeys {
 		return viewKeys{
 			short: []key.Binding{withHelp(k.Up, "scroll"), k.Down, k.Back, k.NextView, k.Pause, k.Help, k.Quit},
 			full:  [][]key.Binding{move, {k.Back}, global},
+		}
+	case viewQueues:
+		return viewKeys{
+			short: []key.Binding{k.Up, k.Down, k.NextView, k.Pause, k.Help, k.Quit},
+			full:  [][]key.Binding{move, global},
 		}
 	case viewFailures:
 		return viewKeys{

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -54,7 +55,16 @@ type Options struct {
 	// Status is shown in the status line at start for a few seconds (as
 	// "resumed N events from FILE").
 	Status string
-	// Styles and Keys default to DefaultStyles and DefaultKeyMap.
+	// Queues asks the broker about the job queues for the queue view
+	// (nil: no broker, as in a replay); Context bounds its polls (nil:
+	// context.Background).
+	Queues  *QueuePoller
+	Context context.Context
+	// Theme is ThemeDark, ThemeLight or ThemeAuto (the terminal is asked
+	// for its background; dark until it answers); "" is dark. Styles, when
+	// set, overrides it.
+	Theme string
+	// Styles and Keys default to the theme's styles and DefaultKeyMap.
 	Styles *Styles
 	Keys   *KeyMap
 }
@@ -74,9 +84,12 @@ type Model struct {
 	jobs          *jobsView
 	detail        *detailView
 	failures      *failuresView
-	header        header
-	help          help.Model
-	helpKeys      [viewCount]viewKeys
+	queues        *queuesView
+	// polling: a poll of the broker's queues is under way.
+	polling  bool
+	header   header
+	help     help.Model
+	helpKeys [viewCount]viewKeys
 
 	dirty        bool // a refresh is scheduled
 	notice       Notice
@@ -110,6 +123,10 @@ type (
 	tickMsg    time.Time
 	refreshMsg struct{}
 	quitMsg    struct{}
+	// queuePollMsg: time to ask the broker about the queues again;
+	// queueSamplesMsg: what it said.
+	queuePollMsg    struct{}
+	queueSamplesMsg map[string]state.QueueSample
 )
 
 // New makes the root model.
@@ -136,7 +153,7 @@ func New(opts Options) *Model {
 	}
 	styles, keys := opts.Styles, opts.Keys
 	if styles == nil {
-		styles = DefaultStyles()
+		styles = ThemeStyles(opts.Theme != ThemeLight)
 	}
 	if keys == nil {
 		keys = DefaultKeyMap()
@@ -152,6 +169,7 @@ func New(opts Options) *Model {
 		jobs:     newJobsView(c),
 		detail:   newDetailView(c),
 		failures: newFailuresView(c),
+		queues:   newQueuesView(c, opts.Queues != nil),
 		header:   header{c: c},
 		help:     help.New(),
 		export:   newExportPrompt(),
@@ -175,8 +193,14 @@ func (m *Model) State() *state.Model { return m.c.st }
 // Init starts the tick and the waits for events and notices.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{tick()}
+	if m.opts.Theme == ThemeAuto && m.opts.Styles == nil {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
 	if src := m.opts.Source; src != nil {
 		cmds = append(cmds, waitEvents(src.Events), waitNotice(src.Notices))
+	}
+	if m.opts.Queues != nil {
+		cmds = append(cmds, func() tea.Msg { return queuePollMsg{} })
 	}
 	if d := m.opts.Duration; d > 0 {
 		cmds = append(cmds, tea.Tick(d, func(time.Time) tea.Msg { return quitMsg{} }))
@@ -265,8 +289,56 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.onPaste(msg)
 	case quitMsg:
 		return m, tea.Quit
+	case tea.BackgroundColorMsg:
+		m.onBackground(msg)
+	case queuePollMsg:
+		return m, m.pollQueues()
+	case queueSamplesMsg:
+		for name, s := range msg {
+			m.c.st.SetQueueSample(name, s)
+		}
+		m.polling = false
+		if m.active == viewQueues {
+			m.refresh()
+		}
+		return m, tea.Tick(QueuePollEvery, func(time.Time) tea.Msg { return queuePollMsg{} })
 	}
 	return m, nil
+}
+
+// onBackground takes the styles of the terminal's background, dark or
+// light, under --theme auto.
+func (m *Model) onBackground(msg tea.BackgroundColorMsg) {
+	if m.opts.Theme != ThemeAuto || m.opts.Styles != nil {
+		return
+	}
+	*m.c.styles = *ThemeStyles(msg.IsDark())
+	m.help.Styles = m.c.styles.Help
+	m.frameOK = false
+	m.refreshAll()
+}
+
+// pollQueues asks the broker about the queues the state knows, in a
+// command (the state stays the update loop's); with none known yet, it
+// looks again later.
+func (m *Model) pollQueues() tea.Cmd {
+	if m.polling {
+		return nil
+	}
+	qs := m.c.st.Queues(m.c.now())
+	if len(qs) == 0 {
+		return tea.Tick(QueuePollEvery, func(time.Time) tea.Msg { return queuePollMsg{} })
+	}
+	names := make([]string, len(qs))
+	for i := range qs {
+		names[i] = qs[i].Name
+	}
+	m.polling = true
+	ctx, poller := m.opts.Context, m.opts.Queues
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return func() tea.Msg { return queueSamplesMsg(poller.Poll(ctx, names)) }
 }
 
 // onEvents applies a batch (anomalies are counted by the state, not
@@ -330,6 +402,8 @@ func (m *Model) view(id viewID) subView {
 		return m.detail
 	case viewFailures:
 		return m.failures
+	case viewQueues:
+		return m.queues
 	}
 	return m.execs
 }
@@ -536,6 +610,9 @@ func (m *Model) helpView() string {
 		full := m.help.FullHelpView(keys.FullHelp()) + "\n" + m.c.styles.Faint.s(exportHelp)
 		if m.active == viewJobs {
 			full += "\n" + m.c.styles.Faint.s(filterHelp)
+		}
+		if m.active == viewQueues {
+			full += "\n" + m.c.styles.Faint.s(queueHelp)
 		}
 		if m.height-headerLines-len(m.statusLines())-lipgloss.Height(full) >= 3 {
 			return full

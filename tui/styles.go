@@ -66,8 +66,50 @@ type Styles struct {
 	Help help.Styles
 }
 
-// DefaultStyles returns the monitor's styles.
-func DefaultStyles() *Styles {
+// Themes of --theme: the terminal's background, dark or light, or auto
+// (asked of the terminal at start; dark until it answers).
+const (
+	ThemeDark  = "dark"
+	ThemeLight = "light"
+	ThemeAuto  = "auto"
+)
+
+// palette is the colours of a theme.
+type palette struct {
+	green, cyan, yellow, red, magenta, blue color.Color
+}
+
+// On a dark background the 16 basic ANSI colours, so that the terminal's
+// theme decides the shades. On a light one, yellow and cyan of most
+// palettes are all but invisible, and the bright ones too pale: darker
+// shades of the 256-colour cube instead, each readable on white.
+var (
+	darkPalette  = palette{lipgloss.Green, lipgloss.Cyan, lipgloss.Yellow, lipgloss.Red, lipgloss.Magenta, lipgloss.Blue}
+	lightPalette = palette{
+		green:   lipgloss.ANSIColor(28),  // dark green
+		cyan:    lipgloss.ANSIColor(30),  // dark teal
+		yellow:  lipgloss.ANSIColor(130), // dark orange
+		red:     lipgloss.ANSIColor(124), // dark red
+		magenta: lipgloss.ANSIColor(90),  // dark purple
+		blue:    lipgloss.ANSIColor(25),  // dark blue
+	}
+)
+
+// DefaultStyles returns the monitor's styles for a dark background.
+func DefaultStyles() *Styles { return ThemeStyles(true) }
+
+// ThemeStyles returns the monitor's styles for a dark or a light
+// background (lipgloss.LightDark picks each colour).
+func ThemeStyles(dark bool) *Styles {
+	ld := lipgloss.LightDark(dark)
+	p := palette{
+		green:   ld(lightPalette.green, darkPalette.green),
+		cyan:    ld(lightPalette.cyan, darkPalette.cyan),
+		yellow:  ld(lightPalette.yellow, darkPalette.yellow),
+		red:     ld(lightPalette.red, darkPalette.red),
+		magenta: ld(lightPalette.magenta, darkPalette.magenta),
+		blue:    ld(lightPalette.blue, darkPalette.blue),
+	}
 	ns := lipgloss.NewStyle
 	fg := func(c color.Color) lipgloss.Style { return ns().Foreground(c) }
 	return &Styles{
@@ -77,34 +119,34 @@ func DefaultStyles() *Styles {
 		Label:       inkOf(ns().Faint(true)),
 		Faint:       inkOf(ns().Faint(true)),
 		Bold:        inkOf(ns().Bold(true)),
-		Live:        inkOf(fg(lipgloss.Green).Bold(true)),
-		Replay:      inkOf(fg(lipgloss.Cyan).Bold(true)),
-		Paused:      inkOf(fg(lipgloss.Yellow).Bold(true).Reverse(true)),
+		Live:        inkOf(fg(p.green).Bold(true)),
+		Replay:      inkOf(fg(p.cyan).Bold(true)),
+		Paused:      inkOf(fg(p.yellow).Bold(true).Reverse(true)),
 		TableHeader: inkOf(ns().Bold(true).Underline(true)),
 		Selected:    inkOf(ns().Reverse(true)),
-		Running:     inkOf(fg(lipgloss.Cyan)),
-		Done:        inkOf(fg(lipgloss.Green)),
-		Failed:      inkOf(fg(lipgloss.Red).Bold(true)),
-		Lost:        inkOf(fg(lipgloss.Magenta).Bold(true)),
-		Online:      inkOf(fg(lipgloss.Green)),
-		Draining:    inkOf(fg(lipgloss.Yellow)),
-		Stale:       inkOf(fg(lipgloss.Yellow).Bold(true)),
-		Stopped:     inkOf(fg(lipgloss.Red)),
-		LostExec:    inkOf(fg(lipgloss.Red).Bold(true)),
-		Warn:        inkOf(fg(lipgloss.Yellow).Bold(true)),
-		Stalled:     inkOf(fg(lipgloss.Yellow).Bold(true).Reverse(true)),
-		Expired:     inkOf(fg(lipgloss.Red).Bold(true)),
-		BarDone:     inkOf(fg(lipgloss.Cyan)),
+		Running:     inkOf(fg(p.cyan)),
+		Done:        inkOf(fg(p.green)),
+		Failed:      inkOf(fg(p.red).Bold(true)),
+		Lost:        inkOf(fg(p.magenta).Bold(true)),
+		Online:      inkOf(fg(p.green)),
+		Draining:    inkOf(fg(p.yellow)),
+		Stale:       inkOf(fg(p.yellow).Bold(true)),
+		Stopped:     inkOf(fg(p.red)),
+		LostExec:    inkOf(fg(p.red).Bold(true)),
+		Warn:        inkOf(fg(p.yellow).Bold(true)),
+		Stalled:     inkOf(fg(p.yellow).Bold(true).Reverse(true)),
+		Expired:     inkOf(fg(p.red).Bold(true)),
+		BarDone:     inkOf(fg(p.cyan)),
 		BarLeft:     inkOf(ns().Faint(true)),
-		StageIn:     inkOf(fg(lipgloss.Blue)),
-		Execution:   inkOf(fg(lipgloss.Green)),
-		StageOut:    inkOf(fg(lipgloss.Magenta)),
-		FailedBar:   inkOf(fg(lipgloss.Red).Bold(true)),
+		StageIn:     inkOf(fg(p.blue)),
+		Execution:   inkOf(fg(p.green)),
+		StageOut:    inkOf(fg(p.magenta)),
+		FailedBar:   inkOf(fg(p.red).Bold(true)),
 		Idle:        inkOf(ns().Faint(true)),
 		Axis:        inkOf(ns().Faint(true)),
-		Spark:       inkOf(fg(lipgloss.Cyan)),
+		Spark:       inkOf(fg(p.cyan)),
 		StatusInfo:  inkOf(ns()),
-		StatusError: inkOf(fg(lipgloss.Red).Bold(true)),
+		StatusError: inkOf(fg(p.red).Bold(true)),
 		Help:        helpStyles(),
 	}
 }

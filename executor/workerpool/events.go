@@ -121,12 +121,13 @@ func (p *Pool) heartbeatEvent() *eventbus.Event {
 		Type: eventbus.TypeExecutorHeartbeat,
 		// What executor.ready said, for monitors started later.
 		Hostname: p.hostname, Storage: storageName, Version: p.version, Queue: p.cfg.PoolQueue,
-		Busy:       eventbus.Ptr(int(p.busy.Load())),
-		Threads:    p.cfg.Threads,
-		JobsDone:   eventbus.Ptr(p.tasksDone.Load()),
-		JobsFailed: eventbus.Ptr(p.tasksFailed.Load()),
-		Running:    &running,
-		Interval:   p.cfg.HeartbeatInterval.Seconds(),
+		MaxDeliveries: p.cfg.MaxDeliveries,
+		Busy:          eventbus.Ptr(int(p.busy.Load())),
+		Threads:       p.cfg.Threads,
+		JobsDone:      eventbus.Ptr(p.tasksDone.Load()),
+		JobsFailed:    eventbus.Ptr(p.tasksFailed.Load()),
+		Running:       &running,
+		Interval:      p.cfg.HeartbeatInterval.Seconds(),
 	}
 }
 

@@ -56,7 +56,7 @@ func (p *Pool) handle(d amqp.Delivery, key [32]byte, count, slot int) {
 			// Its completion is tried (the engine then knows), but the
 			// message is rejected whether it is written or not.
 			t.Err = fmt.Errorf("message delivered %d times, max_deliveries is %d", count, limit)
-			if p.finishTask(t, slot, d.Redelivered) == taskKilled {
+			if p.finishTask(t, slot, d.Redelivered, count) == taskKilled {
 				return
 			}
 		}
@@ -68,7 +68,7 @@ func (p *Pool) handle(d amqp.Delivery, key [32]byte, count, slot int) {
 			p.log.Info("redelivered task already completed here: not run again", "task", t.ID)
 			continue
 		}
-		if p.finishTask(t, slot, d.Redelivered) != taskDone {
+		if p.finishTask(t, slot, d.Redelivered, count) != taskDone {
 			return
 		}
 	}
@@ -95,8 +95,8 @@ func (p *Pool) admitMessage(d amqp.Delivery) ([]Task, error) {
 
 // finishTask runs a task and writes its completion. Unless it is done,
 // the message goes back to the queue.
-func (p *Pool) finishTask(t Task, slot int, redelivered bool) taskEnd {
-	out := p.runTask(t, slot, redelivered)
+func (p *Pool) finishTask(t Task, slot int, redelivered bool, deliveries int) taskEnd {
+	out := p.runTask(t, slot, redelivered, deliveries)
 	if out.killed {
 		p.log.Warn("task stopped by the shutdown: its message goes back to the queue", "task", t.ID)
 		return taskKilled

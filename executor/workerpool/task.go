@@ -27,7 +27,7 @@ type outcome struct {
 // its inputs if asked to, then run its command up to TaskAttempts times
 // with a random backoff between attempts. It never writes the completion
 // (the caller does) and never panics.
-func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
+func (p *Pool) runTask(t Task, slot int, redelivered bool, deliveries int) (out outcome) {
 	ctx := p.jobCtx
 	started := time.Now()
 	out.metrics = eventbus.Metrics{Executor: p.id, Thread: int64(slot), Hostname: p.hostname}
@@ -77,7 +77,7 @@ func (p *Pool) runTask(t Task, slot int, redelivered bool) (out outcome) {
 		Since: eventbus.Timestamp(started), Executable: executable})
 	defer p.clearRunning(slot)
 	p.emit(ctx, slot, t.ID, &eventbus.Event{Type: eventbus.TypeJobStarted, Executable: executable,
-		Name: name, Queue: p.cfg.PoolQueue, Redelivered: eventbus.Ptr(redelivered)})
+		Name: name, Queue: p.cfg.PoolQueue, Redelivered: eventbus.Ptr(redelivered), DeliveryCount: deliveredBefore(deliveries)})
 
 	if t.Err != nil {
 		out.code = eventbus.ExitJobError
@@ -260,4 +260,14 @@ func (l *taskLogs) close(p *Pool) {
 			}
 		}
 	}
+}
+
+// deliveredBefore is job.started's delivery_count: the deliveries of the
+// message before this one (the tracker's count, or the broker's
+// x-delivery-count when higher), nil for a first delivery.
+func deliveredBefore(deliveries int) *int64 {
+	if deliveries <= 1 {
+		return nil
+	}
+	return eventbus.Ptr(int64(deliveries - 1))
 }

@@ -123,6 +123,8 @@ type wireEvent struct {
 
 	ConsumerTimeout float64 `json:"consumer_timeout"`
 	Draining        *bool   `json:"draining"`
+	Blocked         *bool   `json:"blocked"`
+	MaxDeliveries   int     `json:"max_deliveries"`
 
 	Reason string `json:"reason"`
 
@@ -134,7 +136,9 @@ type wireEvent struct {
 
 	Executable  string `json:"executable"`
 	Redelivered *bool  `json:"redelivered"`
-	Name        string `json:"name"` // job.started of a worker-pool task
+	// DeliveryCount: job.started's x-delivery-count (quorum queues).
+	DeliveryCount *int64 `json:"delivery_count"`
+	Name          string `json:"name"` // job.started of a worker-pool task
 
 	Time  *float64 `json:"time"`
 	Bytes *int64   `json:"bytes"`

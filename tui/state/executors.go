@@ -49,6 +49,11 @@ type executor struct {
 	draining    bool
 	drainTS     float64
 	drainReason string
+
+	// blocked: its last heartbeat said the broker blocked its publishing
+	// (connection.blocked); maxDeliveries its max_deliveries (0 unknown).
+	blocked       bool
+	maxDeliveries int
 }
 
 // execFor returns the event's executor, creating it, and marks it seen.
@@ -170,6 +175,10 @@ func (m *model) applyHeartbeat(e *event) error {
 	}
 	if w.ConsumerTimeout > 0 {
 		x.consumerTimeout = w.ConsumerTimeout
+	}
+	x.blocked = w.Blocked != nil && *w.Blocked
+	if w.MaxDeliveries > 0 {
+		x.maxDeliveries = w.MaxDeliveries
 	}
 	if w.Busy != nil || w.JobsDone != nil || w.JobsFailed != nil {
 		x.hasCounts = true

@@ -17,6 +17,7 @@ type job struct {
 	threadN    int64
 	executable string
 	name       string // a worker-pool task's name in the workflow
+	queue      string // a worker-pool task's queue (job.started); else its executor's
 
 	state      JobState
 	phase      string
@@ -446,6 +447,7 @@ func (m *model) applyStage(e *event, j *job, running bool) {
 		j.attempts++
 		j.partial = false
 		b.Started++
+		m.queueStarted(e, j)
 		if w.Redelivered != nil {
 			j.exec.beats = true // only this implementation sends the flag
 		}
@@ -503,6 +505,7 @@ func (m *model) applyStage(e *event, j *job, running bool) {
 		m.closeInterval(j, phaseExec, e.ts, s.dur, j.hasExecExit && j.execExit != 0)
 	case rankFinished:
 		m.jobFinished(e, j, b)
+		m.queueFinished(e, j)
 	}
 }
 

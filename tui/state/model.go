@@ -84,6 +84,8 @@ type model struct {
 	groups    map[string]*failGroup
 	stores    map[string]*storeStat
 	utilWidth float64 // seconds per utilisation bucket
+
+	queues map[string]*queueStat // job queues (queues.go)
 }
 
 type fifoEntry struct {

@@ -842,6 +842,15 @@ func (m *Model) Diagnosis(executorID string, now time.Time) string {
 	return m.m.diagnosis(executorID, now)
 }
 
+// Queues are the job queues the executors consume (from their heartbeats
+// and executor.ready) and those sampled, by name, with the broker's
+// latest counts, rates, time to drain and a diagnosis.
+func (m *Model) Queues(now time.Time) []QueueView { return m.m.queuesView(now) }
+
+// SetQueueSample records what the broker said of the job queue name (a
+// passive declare).
+func (m *Model) SetQueueSample(name string, s QueueSample) { m.m.setQueueSample(name, s) }
+
 // StorageRates returns the staging traffic per storage backend and
 // direction, by storage then direction (stage-in first).
 func (m *Model) StorageRates(now time.Time) []StorageRate { return m.m.storageRates(now) }
