@@ -424,26 +424,7 @@ func TestManifests(t *testing.T) {
 		t.Error("the PodDisruptionBudget does not select the executor pods")
 	}
 
-	// Service and ServiceMonitor over the metrics port.
-	if !selects(svc.strMap("spec", "selector"), podLabels) {
-		t.Error("the metrics Service does not select the executor pods")
-	}
-	ports := svc.list("spec", "ports")
-	if len(ports) != 1 {
-		t.Fatalf("want one Service port, have %d", len(ports))
-	}
-	if p, ok := containerPort(c, ports[0].str("targetPort")); !ok || p != metricsPort {
-		t.Errorf("Service targetPort %s is not the metrics port %d", ports[0].str("targetPort"), metricsPort)
-	}
-	if !selects(sm.strMap("spec", "selector", "matchLabels"), svc.strMap("metadata", "labels")) {
-		t.Error("the ServiceMonitor does not select the metrics Service")
-	}
-	eps := sm.list("spec", "endpoints")
-	if len(eps) != 1 || eps[0].str("port") != ports[0].str("name") {
-		t.Errorf("ServiceMonitor endpoints %v: want the Service port %q", eps, ports[0].str("name"))
-	} else if p := eps[0].str("path"); p != "/metrics" || served(h, p) != http.StatusOK {
-		t.Errorf("ServiceMonitor path %q: the executor serves /metrics", p)
-	}
+	checkMonitoring(t, svc, sm, c, podLabels, metricsPort, h)
 }
 
 // The worker-pool example (worker-pool/): a Deployment running the executor
@@ -458,8 +439,11 @@ func TestWorkerPoolManifests(t *testing.T) {
 	dep := one(t, m, "Deployment", "apps/v1")
 	so := one(t, m, "ScaledObject", "keda.sh/v1alpha1")
 	pdb := one(t, m, "PodDisruptionBudget", "policy/v1")
+	svc := one(t, m, "Service", "v1")
+	sm := one(t, m, "ServiceMonitor", "monitoring.coreos.com/v1")
 
-	cfg, _, podLabels, _, _ := checkPod(t, dep, secret)
+	cfg, c, podLabels, metricsPort, h := checkPod(t, dep, secret)
+	checkMonitoring(t, svc, sm, c, podLabels, metricsPort, h)
 	if !cfg.WorkerPool {
 		t.Fatal("the worker-pool Deployment does not select the worker-pool mode (WORKER_POOL)")
 	}
@@ -509,5 +493,31 @@ func TestWorkerPoolManifests(t *testing.T) {
 	}
 	if !selects(pdb.strMap("spec", "selector", "matchLabels"), podLabels) {
 		t.Error("the PodDisruptionBudget does not select the worker-pool pods")
+	}
+}
+
+// checkMonitoring: the metrics Service selects the pods and targets their
+// metrics port, and the ServiceMonitor selects the Service and scrapes
+// /metrics, which the executor serves.
+func checkMonitoring(t *testing.T, svc, sm, c obj, podLabels map[string]string, metricsPort int, h http.Handler) {
+	t.Helper()
+	if !selects(svc.strMap("spec", "selector"), podLabels) {
+		t.Error("the metrics Service does not select the executor pods")
+	}
+	ports := svc.list("spec", "ports")
+	if len(ports) != 1 {
+		t.Fatalf("want one Service port, have %d", len(ports))
+	}
+	if p, ok := containerPort(c, ports[0].str("targetPort")); !ok || p != metricsPort {
+		t.Errorf("Service targetPort %s is not the metrics port %d", ports[0].str("targetPort"), metricsPort)
+	}
+	if !selects(sm.strMap("spec", "selector", "matchLabels"), svc.strMap("metadata", "labels")) {
+		t.Error("the ServiceMonitor does not select the metrics Service")
+	}
+	eps := sm.list("spec", "endpoints")
+	if len(eps) != 1 || eps[0].str("port") != ports[0].str("name") {
+		t.Errorf("ServiceMonitor endpoints %v: want the Service port %q", eps, ports[0].str("name"))
+	} else if p := eps[0].str("path"); p != "/metrics" || served(h, p) != http.StatusOK {
+		t.Errorf("ServiceMonitor path %q: the executor serves /metrics", p)
 	}
 }
