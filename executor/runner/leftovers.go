@@ -26,8 +26,9 @@ import (
 // them. Their output pipes then close, so the command is answered at once,
 // not when a background process ends.
 //
-// Looking for marked processes reads /proc/<pid>/stat of every process, and
-// the environ of those started since the command, after every command. It is not skipped when the
+// Looking for marked processes reads /proc/<pid>/stat of the processes that
+// may be the command's (see candidates), and the environ of those started
+// since the command, after every command. It is not skipped when the
 // executor (a subreaper) seems to have no adopted children: the kernel's
 // list of children (/proc/<pid>/task/*/children) may miss some while
 // others are created or reaped, and a leftover was seen to survive so.
@@ -72,7 +73,7 @@ func withMarker(env []string, marker string) []string {
 // A leftover may fork between the look in /proc and the signal, so the
 // look is repeated after each round until it finds nothing new (at most
 // leftoverRounds rounds): a process that got SIGKILL forks no more.
-func endLeftovers(pgid int, marker string, grace time.Duration) int {
+func endLeftovers(pgid int, marker string, grace time.Duration, started time.Time) int {
 	if pgid <= 1 {
 		return 0
 	}
@@ -80,7 +81,7 @@ func endLeftovers(pgid int, marker string, grace time.Duration) int {
 	seen := map[int]bool{}
 	for round := 0; round < leftoverRounds; round++ {
 		var fresh []int
-		for _, pid := range leftovers(pgid, marker) {
+		for _, pid := range leftovers(pgid, marker, started) {
 			if !seen[pid] {
 				seen[pid] = true
 				fresh = append(fresh, pid)
@@ -133,10 +134,18 @@ func endRound(pgid int, pids []int, grace time.Duration) {
 // leftovers lists the live processes in group pgid (but its leader) or
 // carrying marker. Only processes started no earlier than the leader (its
 // descendants all are) have their environment read.
-func leftovers(pgid int, marker string) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
+func leftovers(pgid int, marker string, started time.Time) []int {
+	pids := candidates(pgid, started)
+	if pids == nil {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return nil
+		}
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, pid)
+			}
+		}
 	}
 	var since uint64
 	if st, err := reaper.ReadStat(pgid); err == nil {
@@ -145,9 +154,8 @@ func leftovers(pgid int, marker string) []int {
 	self := os.Getpid()
 	want := []byte(marker)
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self || pid == pgid {
+	for _, pid := range pids {
+		if pid == self || pid == pgid {
 			continue
 		}
 		st, err := reaper.ReadStat(pid)
@@ -174,6 +182,45 @@ func leftovers(pgid int, marker string) []int {
 		}
 	}
 	return out
+}
+
+// Bounds of the short look (candidates).
+const (
+	// probeFor: a command that ran longer than this gets the full look,
+	// since the kernel's pids may have gone round since its own.
+	probeFor = time.Second
+	// probeMax: more pids than this handed out since the command's gets
+	// the full look.
+	probeMax = 1024
+)
+
+// candidates returns the pids the processes of the command whose pid is
+// pgid can have, or nil for every process. The kernel hands out pids in
+// increasing order from the last one handed out (ns_last_pid), going round
+// at pid_max: every process the command started, however it left the
+// group, got a pid after the command's and up to ns_last_pid. So a short
+// command that started no other process costs no look at /proc at all (the
+// usual case), and one with THREADS commands around it a few. When the
+// count may have gone round (ns_last_pid below pgid, or the command ran
+// longer than probeFor) or too many pids were handed out, or ns_last_pid
+// cannot be read, every process is looked at.
+func candidates(pgid int, started time.Time) []int {
+	if time.Since(started) > probeFor {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
+	if err != nil {
+		return nil
+	}
+	last, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil || last < pgid || last-pgid > probeMax {
+		return nil
+	}
+	pids := make([]int, 0, last-pgid)
+	for pid := pgid + 1; pid <= last; pid++ {
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // environTries bounds the looks at a process whose environment reads empty.

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -104,5 +107,36 @@ func TestNothingLeftNothingEnded(t *testing.T) {
 	res := Run(context.Background(), Command{Path: "/bin/sh", Args: []string{"-c", "sleep 0.01; echo ok"}})
 	if res.ExitStatus != 0 || res.ProcessesEnded != 0 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestCandidatesHoldLaterProcesses: the short look covers every process
+// started after the command (whatever its group), and turns into the full
+// look for a command that ran long.
+func TestCandidatesHoldLaterProcesses(t *testing.T) {
+	start := func(setsid bool) *exec.Cmd {
+		cmd := exec.Command("sleep", "30")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: !setsid, Setsid: setsid}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	first := start(false)
+	began := time.Now()
+	later := start(true)
+	pids := candidates(first.Process.Pid, began)
+	if pids == nil {
+		t.Skip("ns_last_pid unreadable or the pids went round: the full look is used")
+	}
+	if !slices.Contains(pids, later.Process.Pid) {
+		t.Errorf("candidates after pid %d: %d pids, without %d started later", first.Process.Pid, len(pids), later.Process.Pid)
+	}
+	if slices.Contains(pids, os.Getpid()) || slices.Contains(pids, first.Process.Pid) {
+		t.Error("candidates hold processes started before the command, or the command itself")
+	}
+	if candidates(first.Process.Pid, time.Now().Add(-2*probeFor)) != nil {
+		t.Error("a command that ran longer than probeFor does not get the full look")
 	}
 }
