@@ -170,11 +170,12 @@ func leftovers(pgid int, marker string, started time.Time) []int {
 			continue // kernel threads (no environment), or older than the command
 		}
 		match, known := hasEnv(pid, want)
-		for try := 0; !known && try < environTries; try++ {
+		for wait, pause := time.Duration(0), time.Millisecond; !known && wait < environWait; wait, pause = wait+pause, min(2*pause, 50*time.Millisecond) {
 			// An empty environment: the process is in execve (a
 			// leftover leaving the group with setsid and exec'ing
-			// was seen so). Look again once it is through.
-			time.Sleep(time.Millisecond)
+			// was seen so, for tens of ms on a loaded machine). Look
+			// again once it is through.
+			time.Sleep(pause)
 			match, known = hasEnv(pid, want)
 		}
 		if match {
@@ -223,8 +224,9 @@ func candidates(pgid int, started time.Time) []int {
 	return pids
 }
 
-// environTries bounds the looks at a process whose environment reads empty.
-const environTries = 20
+// environWait bounds the wait for a process whose environment reads empty
+// (in execve) to show it.
+const environWait = 2 * time.Second
 
 // hasEnv says whether the initial environment of pid holds the entry kv;
 // known is false when it read empty (a process in execve, or gone).
