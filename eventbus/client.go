@@ -388,8 +388,12 @@ func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg
 
 // DeliveryCount reads the x-delivery-count header that quorum queues set on
 // redeliveries (the broker sends it as any integer type).
-func DeliveryCount(h amqp.Table) (int64, bool) {
-	switch v := h["x-delivery-count"].(type) {
+func DeliveryCount(h amqp.Table) (int64, bool) { return intHeader(h, "x-delivery-count") }
+
+// intHeader reads header key as an int64, whatever integer type the
+// broker sent it as.
+func intHeader(h amqp.Table, key string) (int64, bool) {
+	switch v := h[key].(type) {
 	case int64:
 		return v, true
 	case int32:

@@ -170,17 +170,7 @@ func (c *Client) SubscribeStream(ctx context.Context, stream string, from Stream
 }
 
 // streamOffset is the x-stream-offset header of a stream delivery.
-func streamOffset(h amqp.Table) (int64, bool) {
-	switch v := h["x-stream-offset"].(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	}
-	return 0, false
-}
+func streamOffset(h amqp.Table) (int64, bool) { return intHeader(h, "x-stream-offset") }
 
 // EventTime is the "timestamp" field (seconds since the epoch) of an
 // event's JSON body, found without decoding the rest.
