@@ -366,39 +366,7 @@ func TestManifests(t *testing.T) {
 	cfg, c, podLabels, metricsPort, h := checkPod(t, dep, secret)
 
 	// KEDA: scales this Deployment on its queue, counting running jobs.
-	if so.str("spec", "scaleTargetRef", "name") != dep.str("metadata", "name") {
-		t.Errorf("ScaledObject targets %q, the Deployment is %q", so.str("spec", "scaleTargetRef", "name"), dep.str("metadata", "name"))
-	}
-	if k := so.str("spec", "scaleTargetRef", "kind"); k != "" && k != "Deployment" {
-		t.Errorf("ScaledObject targets a %s", k)
-	}
-	if so.str("spec", "minReplicaCount") != "0" {
-		t.Errorf("minReplicaCount %s, want 0 (scale from zero)", so.str("spec", "minReplicaCount"))
-	}
-	triggers := so.list("spec", "triggers")
-	if len(triggers) != 1 {
-		t.Fatalf("want one trigger, have %d", len(triggers))
-	}
-	tr := triggers[0]
-	md := tr.strMap("metadata")
-	if tr.str("type") != "rabbitmq" || md["protocol"] != "http" || md["mode"] != "QueueLength" {
-		t.Errorf("trigger %s %v: want rabbitmq, protocol http, mode QueueLength (ready + unacknowledged)", tr.str("type"), md)
-	}
-	if v, ok := md["excludeUnacknowledged"]; ok && v != "false" {
-		t.Errorf("excludeUnacknowledged %s: running jobs must count", v)
-	}
-	if md["queueName"] != cfg.Queue {
-		t.Errorf("the trigger watches queue %q, the executors consume %q", md["queueName"], cfg.Queue)
-	}
-	if md["value"] != strconv.Itoa(cfg.Threads) {
-		t.Errorf("the trigger's value %s is not THREADS %d (jobs per pod)", md["value"], cfg.Threads)
-	}
-	if md["host"] != "" || md["hostFromEnv"] != "" {
-		t.Error("the management URL holds a password: give it through the TriggerAuthentication")
-	}
-	if tr.str("authenticationRef", "name") != ta.str("metadata", "name") {
-		t.Errorf("authenticationRef %q, the TriggerAuthentication is %q", tr.str("authenticationRef", "name"), ta.str("metadata", "name"))
-	}
+	checkTrigger(t, so, dep, ta, cfg.Queue, "", cfg.Threads)
 	hostRef := false
 	for _, ref := range ta.list("spec", "secretTargetRef") {
 		if ref.str("name") != secret.str("metadata", "name") {
@@ -461,36 +429,7 @@ func TestWorkerPoolManifests(t *testing.T) {
 		t.Errorf("the work directory %s (HF_VAR_WORK_DIR) is not a mounted volume", cfg.WorkDir)
 	}
 
-	if so.str("spec", "scaleTargetRef", "name") != dep.str("metadata", "name") {
-		t.Errorf("ScaledObject targets %q, the Deployment is %q", so.str("spec", "scaleTargetRef", "name"), dep.str("metadata", "name"))
-	}
-	if so.str("spec", "minReplicaCount") != "0" {
-		t.Errorf("minReplicaCount %s, want 0 (scale from zero)", so.str("spec", "minReplicaCount"))
-	}
-	triggers := so.list("spec", "triggers")
-	if len(triggers) != 1 {
-		t.Fatalf("want one trigger, have %d", len(triggers))
-	}
-	tr := triggers[0]
-	md := tr.strMap("metadata")
-	if tr.str("type") != "rabbitmq" || md["protocol"] != "http" || md["mode"] != "QueueLength" {
-		t.Errorf("trigger %s %v: want rabbitmq, protocol http, mode QueueLength (ready + unacknowledged)", tr.str("type"), md)
-	}
-	if v, ok := md["excludeUnacknowledged"]; ok && v != "false" {
-		t.Errorf("excludeUnacknowledged %s: running tasks must count", v)
-	}
-	if md["queueName"] != cfg.PoolQueue {
-		t.Errorf("the trigger watches queue %q, the pool consumes %q (QUEUE_NAME)", md["queueName"], cfg.PoolQueue)
-	}
-	if md["value"] != strconv.Itoa(cfg.Threads) {
-		t.Errorf("the trigger's value %s is not THREADS %d (tasks per pod)", md["value"], cfg.Threads)
-	}
-	if md["host"] != "" || md["hostFromEnv"] != "" {
-		t.Error("the management URL holds a password: give it through the TriggerAuthentication")
-	}
-	if tr.str("authenticationRef", "name") != ta.str("metadata", "name") {
-		t.Errorf("authenticationRef %q, the TriggerAuthentication is %q", tr.str("authenticationRef", "name"), ta.str("metadata", "name"))
-	}
+	checkTrigger(t, so, dep, ta, cfg.PoolQueue, " (QUEUE_NAME)", cfg.Threads)
 	if !selects(pdb.strMap("spec", "selector", "matchLabels"), podLabels) {
 		t.Error("the PodDisruptionBudget does not select the worker-pool pods")
 	}
@@ -519,5 +458,46 @@ func checkMonitoring(t *testing.T, svc, sm, c obj, podLabels map[string]string, 
 		t.Errorf("ServiceMonitor endpoints %v: want the Service port %q", eps, ports[0].str("name"))
 	} else if p := eps[0].str("path"); p != "/metrics" || served(h, p) != http.StatusOK {
 		t.Errorf("ServiceMonitor path %q: the executor serves /metrics", p)
+	}
+}
+
+// checkTrigger: the ScaledObject scales dep from zero with one rabbitmq
+// trigger over the management API counting ready + unacknowledged messages
+// of queue (what says where it is set), threads per pod, its password given
+// through the TriggerAuthentication ta.
+func checkTrigger(t *testing.T, so, dep, ta obj, queue, what string, threads int) {
+	t.Helper()
+	if so.str("spec", "scaleTargetRef", "name") != dep.str("metadata", "name") {
+		t.Errorf("ScaledObject targets %q, the Deployment is %q", so.str("spec", "scaleTargetRef", "name"), dep.str("metadata", "name"))
+	}
+	if k := so.str("spec", "scaleTargetRef", "kind"); k != "" && k != "Deployment" {
+		t.Errorf("ScaledObject targets a %s", k)
+	}
+	if so.str("spec", "minReplicaCount") != "0" {
+		t.Errorf("minReplicaCount %s, want 0 (scale from zero)", so.str("spec", "minReplicaCount"))
+	}
+	triggers := so.list("spec", "triggers")
+	if len(triggers) != 1 {
+		t.Fatalf("want one trigger, have %d", len(triggers))
+	}
+	tr := triggers[0]
+	md := tr.strMap("metadata")
+	if tr.str("type") != "rabbitmq" || md["protocol"] != "http" || md["mode"] != "QueueLength" {
+		t.Errorf("trigger %s %v: want rabbitmq, protocol http, mode QueueLength (ready + unacknowledged)", tr.str("type"), md)
+	}
+	if v, ok := md["excludeUnacknowledged"]; ok && v != "false" {
+		t.Errorf("excludeUnacknowledged %s: running jobs must count", v)
+	}
+	if md["queueName"] != queue {
+		t.Errorf("the trigger watches queue %q, the pods consume %q%s", md["queueName"], queue, what)
+	}
+	if md["value"] != strconv.Itoa(threads) {
+		t.Errorf("the trigger's value %s is not THREADS %d (jobs per pod)", md["value"], threads)
+	}
+	if md["host"] != "" || md["hostFromEnv"] != "" {
+		t.Error("the management URL holds a password: give it through the TriggerAuthentication")
+	}
+	if tr.str("authenticationRef", "name") != ta.str("metadata", "name") {
+		t.Errorf("authenticationRef %q, the TriggerAuthentication is %q", tr.str("authenticationRef", "name"), ta.str("metadata", "name"))
 	}
 }
