@@ -235,6 +235,22 @@ func (i ServerInfo) AtLeast(major, minor int) bool {
 // Done is closed when the connection or the publishing channel is gone.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// ErrNacked is returned by PublishConfirmed when the broker refused the
+// message (a negative confirmation): sending it again will not help.
+var ErrNacked = errors.New("broker refused the message (nack)")
+
+// Lost reports whether the connection or the publishing channel is gone.
+// Unlike Done it is true as soon as the library has seen the connection
+// close, before the notifications have been read.
+func (c *Client) Lost() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return c.conn.IsClosed()
+	}
+}
+
 // Err says why Done was closed.
 func (c *Client) Err() error {
 	c.closeMu.Lock()
@@ -375,10 +391,15 @@ func (c *Client) PublishConfirmed(ctx context.Context, exchange, key string, msg
 	}
 	select {
 	case <-dc.Done():
-		if !dc.Acked() {
-			return fmt.Errorf("publish to %q with key %q: broker refused the message (nack)", exchange, key)
+		if dc.Acked() {
+			return nil
 		}
-		return nil
+		// The library answers every pending confirmation with a nack when
+		// the channel closes: that is a loss, not the broker's refusal.
+		if c.pub.IsClosed() || c.conn.IsClosed() {
+			return fmt.Errorf("publish to %q with key %q: the connection closed before the broker confirmed", exchange, key)
+		}
+		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, ErrNacked)
 	case <-c.done:
 		return fmt.Errorf("publish to %q with key %q: %w", exchange, key, c.Err())
 	case <-ctx.Done():

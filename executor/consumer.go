@@ -177,3 +177,35 @@ func timeoutFix(s eventbus.ServerInfo, queue string, t time.Duration) string {
 	return fmt.Sprintf(`rabbitmqctl set_policy hyperflow-long-jobs '^%s$' '{"consumer-timeout":%d}' --apply-to queues`,
 		regexp.QuoteMeta(queue), t.Milliseconds())
 }
+
+// consumerRestartWait is the first pause before a consumer channel lost on
+// a live connection is opened again; it doubles (up to 10 s) while the
+// broker closes the new one within a minute.
+const consumerRestartWait = 100 * time.Millisecond
+
+// consume serves jobs on client until ctx is done (it returns nil) or the
+// connection is lost (it returns why). A consumer channel closed, or a
+// consumer cancelled, by the broker on a live connection (its consumer
+// timeout, a deleted queue) is opened again on that connection: the
+// publishing channel, and the confirmations of replies in flight on it,
+// are kept, so no reply is sent twice.
+func (e *Executor) consume(ctx context.Context, client *eventbus.Client) error {
+	err := e.serve(ctx, client)
+	wait := consumerRestartWait
+	for err != nil && !client.Lost() {
+		e.consumerRestarts.Add(1)
+		e.log.Warn("consumer channel lost; consuming again on the same connection (running jobs go on)",
+			"broker", client.Broker(), "retry_in", wait, "err", err)
+		if !eventbus.Sleep(ctx, wait) {
+			return nil
+		}
+		began := time.Now()
+		err = e.serve(ctx, client)
+		// A channel refused again at once waits longer each time.
+		wait = min(2*wait, 10*time.Second)
+		if time.Since(began) > time.Minute {
+			wait = consumerRestartWait
+		}
+	}
+	return err
+}

@@ -51,7 +51,8 @@ type Stats struct {
 	Threads, Busy        int
 	JobsDone, JobsFailed int64
 	Duplicates           int64 // redeliveries answered without running again
-	Reconnects           int64
+	Reconnects           int64 // connections opened again after a loss
+	ConsumerRestarts     int64 // consumer channels opened again on a live connection (consumer timeout, cancel)
 	Connected            bool
 	Broker               string    // the URL of the broker node in use, password hidden ("" when not connected)
 	LastHeartbeat        time.Time // last tick of the heartbeat loop (liveness)
@@ -60,15 +61,16 @@ type Stats struct {
 // Stats returns the current counters. Safe for concurrent use.
 func (e *Executor) Stats() Stats {
 	return Stats{
-		Threads:       e.cfg.Threads,
-		Busy:          int(e.busy.Load()),
-		JobsDone:      e.jobsDone.Load(),
-		JobsFailed:    e.jobsFailed.Load(),
-		Duplicates:    e.duplicates.Load(),
-		Reconnects:    e.reconnects.Load(),
-		Connected:     e.link.current() != nil,
-		Broker:        e.broker(),
-		LastHeartbeat: time.Unix(0, e.lastTick.Load()),
+		Threads:          e.cfg.Threads,
+		Busy:             int(e.busy.Load()),
+		JobsDone:         e.jobsDone.Load(),
+		JobsFailed:       e.jobsFailed.Load(),
+		Duplicates:       e.duplicates.Load(),
+		Reconnects:       e.reconnects.Load(),
+		ConsumerRestarts: e.consumerRestarts.Load(),
+		Connected:        e.link.current() != nil,
+		Broker:           e.broker(),
+		LastHeartbeat:    time.Unix(0, e.lastTick.Load()),
 	}
 }
 
@@ -122,15 +124,16 @@ type Executor struct {
 	work   []chan amqp.Delivery // by slot-1: the slot's worker takes its job there (consumer.go)
 	jobs   sync.WaitGroup       // running jobs
 
-	busy         atomic.Int32
-	jobsDone     atomic.Int64
-	jobsFailed   atomic.Int64
-	duplicates   atomic.Int64 // redeliveries answered without running again
-	reconnects   atomic.Int64
-	readyCalled  atomic.Bool
-	draining     atomic.Bool  // the shutdown began: no new job is taken
-	timeoutNoted atomic.Bool  // the broker's consumer timeout was explained once
-	lastTick     atomic.Int64 // unix nanoseconds
+	busy             atomic.Int32
+	jobsDone         atomic.Int64
+	jobsFailed       atomic.Int64
+	duplicates       atomic.Int64 // redeliveries answered without running again
+	reconnects       atomic.Int64
+	consumerRestarts atomic.Int64
+	readyCalled      atomic.Bool
+	draining         atomic.Bool  // the shutdown began: no new job is taken
+	timeoutNoted     atomic.Bool  // the broker's consumer timeout was explained once
+	lastTick         atomic.Int64 // unix nanoseconds
 	// seenBlocks: the connection.blocked count of the client at the last
 	// heartbeat (a block since then is reported in the next one).
 	seenBlocks atomic.Int64
@@ -236,7 +239,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			break
 		}
 		e.link.set(client)
-		err = e.serve(ctx, client)
+		err = e.consume(ctx, client)
 		if err == nil {
 			break
 		}

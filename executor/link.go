@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -60,6 +61,10 @@ func (l *link) wait(ctx context.Context) (*eventbus.Client, error) {
 	}
 }
 
+// lossNoticeWait bounds the wait for a client to notice the loss of its
+// connection after a failed publish.
+const lossNoticeWait = 2 * time.Second
+
 var errNotConnected = errors.New("not connected to the broker")
 
 // Publish sends an event on the current connection, if any (best effort).
@@ -96,12 +101,20 @@ func (l *link) PublishConfirmed(ctx context.Context, exchange, key string, msg a
 		}
 		err = c.PublishConfirmed(ctx, exchange, key, msg, before...)
 		before = nil
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, eventbus.ErrNacked) {
 			return err
 		}
+		// The write can fail on a connection going away before the
+		// client has noticed the loss: give it a moment to, and send msg
+		// again on the next connection. Otherwise the error stands.
+		t := time.NewTimer(lossNoticeWait)
 		select {
 		case <-c.Done(): // lost: try on the next connection
-		default:
+			t.Stop()
+		case <-t.C:
+			return err
+		case <-ctx.Done():
+			t.Stop()
 			return err
 		}
 	}

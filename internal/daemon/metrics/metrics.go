@@ -77,6 +77,8 @@ func New(stats func() executor.Stats, heartbeat time.Duration) *Metrics {
 			return 0
 		}),
 		counter("reconnects_total", "Broker reconnections.", func(s executor.Stats) float64 { return float64(s.Reconnects) }),
+		counter("consumer_restarts_total", "Consumer channels opened again on a live connection (after a consumer timeout or cancel).",
+			func(s executor.Stats) float64 { return float64(s.ConsumerRestarts) }),
 		counter("duplicate_deliveries_total", "Redeliveries answered without running the job again.",
 			func(s executor.Stats) float64 { return float64(s.Duplicates) }),
 		brokerNode{desc: prometheus.NewDesc(ns+"_broker_node",
