@@ -4,13 +4,12 @@ import (
 	"context"
 	"math"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -117,11 +116,15 @@ func (e *Executor) progressEvent(ctx context.Context, r *jobRun) bool {
 // the children files it scans /proc for the members of the group instead.
 func groupUsage(pgid int) (rss int64, cpu float64) {
 	page := int64(os.Getpagesize())
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pgid) + "/task"); err != nil {
-		return 0, 0
-	}
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pgid) + "/task/" + strconv.Itoa(pgid) + "/children"); err != nil {
-		return scanGroupUsage(pgid, page)
+	if _, ok := procfs.Children(pgid); !ok {
+		pids, _ := procfs.Pids()
+		for _, pid := range pids {
+			if r, c, ok := procUsage(pid, pgid, page); ok {
+				rss += r
+				cpu += c
+			}
+		}
+		return rss, cpu
 	}
 	queue := []int{pgid}
 	for seen := 0; len(queue) > 0 && seen < 10000; seen++ {
@@ -131,38 +134,8 @@ func groupUsage(pgid int) (rss int64, cpu float64) {
 			rss += r
 			cpu += c
 		}
-		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-		for _, task := range tasks {
-			data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/children")
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(data)) {
-				if child, err := strconv.Atoi(f); err == nil {
-					queue = append(queue, child)
-				}
-			}
-		}
-	}
-	return rss, cpu
-}
-
-// scanGroupUsage is groupUsage by scanning every process in /proc.
-func scanGroupUsage(pgid int, page int64) (rss int64, cpu float64) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, 0
-	}
-	for _, ent := range entries {
-		name := ent.Name()
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		pid, _ := strconv.Atoi(name)
-		if r, c, ok := procUsage(pid, pgid, page); ok {
-			rss += r
-			cpu += c
-		}
+		children, _ := procfs.Children(pid)
+		queue = append(queue, children...)
 	}
 	return rss, cpu
 }
@@ -170,29 +143,10 @@ func scanGroupUsage(pgid int, page int64) (rss int64, cpu float64) {
 // procUsage reads one process's resident memory and CPU time from
 // /proc/PID/stat when it belongs to process group pgid.
 func procUsage(pid, pgid int, page int64) (rss int64, cpu float64, ok bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state ppid pgrp session tty tpgid flags minflt cminflt
-	// majflt cmajflt utime stime cutime cstime priority nice threads
-	// itrealvalue starttime vsize rss.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 22 {
-		return 0, 0, false
-	}
-	if g, _ := strconv.Atoi(f[2]); g != pgid {
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.Pgrp != pgid {
 		return 0, 0, false
 	}
 	const ticks = 100 // USER_HZ on Linux
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	pages, _ := strconv.ParseInt(f[21], 10, 64)
-	return pages * page, float64(ut+st) / ticks, true
+	return st.RSS * page, float64(st.UTime+st.STime) / ticks, true
 }

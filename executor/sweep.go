@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 )
 
 // What a dead executor leaves behind, and how it is cleared.
@@ -128,29 +129,12 @@ func processAlive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
-		return true // no /proc: trust kill(0)
+		_, noProc := os.Stat("/proc/self")
+		return noProc != nil // without /proc, trust kill(0)
 	}
-	// The state follows the command name in parentheses, which may hold
-	// anything: read it after the last ')'.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
-}
-
-// procPids lists the processes of /proc other than this one.
-func procPids() []int {
-	ents, _ := os.ReadDir("/proc")
-	self := os.Getpid()
-	pids := make([]int, 0, len(ents))
-	for _, ent := range ents {
-		if pid, err := strconv.Atoi(ent.Name()); err == nil && pid != self {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return !st.Dead()
 }
 
 // marked lists the live processes whose initial environment holds the
@@ -158,18 +142,16 @@ func procPids() []int {
 func marked(kv string) []int {
 	var out []int
 	want := []byte(kv)
-	for _, pid := range procPids() {
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-		if err != nil {
+	pids, _ := procfs.Pids()
+	self := os.Getpid()
+	var env []byte
+	for _, pid := range pids {
+		var err error
+		if env, err = procfs.Environ(pid, env); err != nil || pid == self {
 			continue
 		}
-		for _, entry := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(entry, want) {
-				if processAlive(pid) {
-					out = append(out, pid)
-				}
-				break
-			}
+		if procfs.HasEntry(env, want, false) && processAlive(pid) {
+			out = append(out, pid)
 		}
 	}
 	return out
@@ -208,7 +190,11 @@ func workingIn(dir string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	for _, pid := range procPids() {
+	pids, _ := procfs.Pids()
+	for _, pid := range pids {
+		if pid == os.Getpid() {
+			continue
+		}
 		cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
 		if err != nil {
 			continue

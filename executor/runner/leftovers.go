@@ -1,15 +1,13 @@
 package runner
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 )
 
 // What a command leaves behind when it exits, and how it is ended.
@@ -137,29 +135,25 @@ func endRound(pgid int, pids []int, grace time.Duration) {
 func leftovers(pgid int, marker string, started time.Time) []int {
 	pids := candidates(pgid, started)
 	if pids == nil {
-		ents, err := os.ReadDir("/proc")
-		if err != nil {
+		var err error
+		if pids, err = procfs.Pids(); err != nil {
 			return nil
-		}
-		for _, e := range ents {
-			if pid, err := strconv.Atoi(e.Name()); err == nil {
-				pids = append(pids, pid)
-			}
 		}
 	}
 	var since uint64
-	if st, err := reaper.ReadStat(pgid); err == nil {
+	if st, err := procfs.ReadStat(pgid); err == nil {
 		since = st.StartTime
 	}
 	self := os.Getpid()
 	want := []byte(marker)
 	var out []int
+	env := make([]byte, 0, 8<<10)
 	for _, pid := range pids {
 		if pid == self || pid == pgid {
 			continue
 		}
-		st, err := reaper.ReadStat(pid)
-		if err != nil || st.State == 'Z' || st.State == 'X' {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.Dead() {
 			continue
 		}
 		if st.Pgrp == pgid {
@@ -169,14 +163,15 @@ func leftovers(pgid int, marker string, started time.Time) []int {
 		if st.Ppid == 2 || pid == 2 || st.StartTime < since {
 			continue // kernel threads (no environment), or older than the command
 		}
-		match, known := hasEnv(pid, want)
+		var match, known bool
+		env, match, known = hasEnv(pid, want, env)
 		for wait, pause := time.Duration(0), time.Millisecond; !known && wait < environWait; wait, pause = wait+pause, min(2*pause, 50*time.Millisecond) {
 			// An empty environment: the process is in execve (a
 			// leftover leaving the group with setsid and exec'ing
 			// was seen so, for tens of ms on a loaded machine). Look
 			// again once it is through.
 			time.Sleep(pause)
-			match, known = hasEnv(pid, want)
+			env, match, known = hasEnv(pid, want, env)
 		}
 		if match {
 			out = append(out, pid)
@@ -209,11 +204,7 @@ func candidates(pgid int, started time.Time) []int {
 	if time.Since(started) > probeFor {
 		return nil
 	}
-	b, err := os.ReadFile("/proc/sys/kernel/ns_last_pid")
-	if err != nil {
-		return nil
-	}
-	last, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	last, err := procfs.LastPid()
 	if err != nil || last < pgid || last-pgid > probeMax {
 		return nil
 	}
@@ -229,33 +220,29 @@ func candidates(pgid int, started time.Time) []int {
 const environWait = 2 * time.Second
 
 // hasEnv says whether the initial environment of pid holds the entry kv;
-// known is false when it read empty (a process in execve, or gone).
-func hasEnv(pid int, kv []byte) (match, known bool) {
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+// known is false when it read empty (a process in execve, or gone). buf is
+// reused for the read and returned.
+func hasEnv(pid int, kv, buf []byte) (_ []byte, match, known bool) {
+	env, err := procfs.Environ(pid, buf)
 	if err != nil {
 		// Another user's process (EACCES) is not ours; a process that
 		// is gone has nothing left to end.
-		return false, true
+		return buf, false, true
 	}
 	if len(env) == 0 {
-		if st, err := reaper.ReadStat(pid); err != nil || st.State == 'Z' || st.State == 'X' {
-			return false, true
+		if st, err := procfs.ReadStat(pid); err != nil || st.Dead() {
+			return env, false, true
 		}
-		return false, false
+		return env, false, false
 	}
-	for _, entry := range bytes.Split(env, []byte{0}) {
-		if bytes.Equal(entry, kv) {
-			return true, true
-		}
-	}
-	return false, true
+	return env, procfs.HasEntry(env, kv, true), true
 }
 
 // alive returns the pids of list that still run (a zombie is dead).
 func alive(list []int) []int {
 	var out []int
 	for _, pid := range list {
-		if st, err := reaper.ReadStat(pid); err == nil && st.State != 'Z' && st.State != 'X' {
+		if st, err := procfs.ReadStat(pid); err == nil && !st.Dead() {
 			out = append(out, pid)
 		}
 	}

@@ -24,7 +24,7 @@ func tagged(tag string) []int {
 		if err != nil {
 			continue
 		}
-		if m, _ := hasEnv(pid, want); m && len(alive([]int{pid})) == 1 {
+		if _, m, _ := hasEnv(pid, want, nil); m && len(alive([]int{pid})) == 1 {
 			out = append(out, pid)
 		}
 	}

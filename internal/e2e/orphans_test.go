@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
@@ -56,7 +57,7 @@ func TestJobLeftoversEndedLive(t *testing.T) {
 		}
 		b, err := os.ReadFile("/proc/" + ent.Name() + "/environ")
 		if err == nil && strings.Contains("\x00"+string(b), "\x00HOME="+e.home+"\x00") {
-			if st, err := reaper.ReadStat(pid); err == nil && st.State != 'Z' {
+			if st, err := procfs.ReadStat(pid); err == nil && st.State != 'Z' {
 				left = append(left, pid)
 			}
 		}
@@ -69,7 +70,7 @@ func TestJobLeftoversEndedLive(t *testing.T) {
 	for end := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var zombies []int
 		for _, c := range reaper.Children(self) {
-			if st, err := reaper.ReadStat(c); err == nil && st.State == 'Z' {
+			if st, err := procfs.ReadStat(c); err == nil && st.State == 'Z' {
 				zombies = append(zombies, c)
 			}
 		}

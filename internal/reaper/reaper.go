@@ -22,19 +22,18 @@
 package reaper
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 )
 
 // Interval is how often Run reaps even when no SIGCHLD came (signals
@@ -112,7 +111,10 @@ func (r *Reaper) Done(pid int) {
 	r.mu.Unlock()
 }
 
-// Run reaps on every SIGCHLD and every Interval until ctx is done.
+// Run reaps after a SIGCHLD and every Interval until ctx is done. The
+// SIGCHLDs of a busy executor (one per command) are taken together: a
+// reap follows a signal by at most Coalesce, and reaps are at least
+// Coalesce apart, since each lists the children in /proc.
 func (r *Reaper) Run(ctx context.Context) {
 	if r == nil {
 		return
@@ -128,8 +130,26 @@ func (r *Reaper) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
+			if !sleep(ctx, Coalesce) {
+				return
+			}
 		case <-t.C:
 		}
+	}
+}
+
+// Coalesce is the longest an orphan stays a zombie after its SIGCHLD, and
+// the shortest time between two reaps for signals.
+const Coalesce = 100 * time.Millisecond
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -148,7 +168,7 @@ func (r *Reaper) Reap() int {
 		if r.registered(pid) {
 			continue
 		}
-		st, err := ReadStat(pid)
+		st, err := procfs.ReadStat(pid)
 		if err != nil || st.State != 'Z' || st.Pgrp == r.pgrp {
 			continue
 		}
@@ -203,74 +223,17 @@ func (r *Reaper) Reaped() int64 {
 	return r.reaped
 }
 
-// Stat is what is read of /proc/<pid>/stat.
-type Stat struct {
-	State               byte
-	Ppid, Pgrp, Session int
-	// StartTime is when the process started, in clock ticks after boot.
-	StartTime uint64
-}
-
-// ReadStat reads /proc/<pid>/stat.
-func ReadStat(pid int) (Stat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return Stat{}, err
-	}
-	// The command name, in parentheses, may hold anything: the fields
-	// follow the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return Stat{}, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 4 || len(f[0]) != 1 {
-		return Stat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	st := Stat{State: f[0][0]}
-	st.Ppid, _ = strconv.Atoi(string(f[1]))
-	st.Pgrp, _ = strconv.Atoi(string(f[2]))
-	st.Session, _ = strconv.Atoi(string(f[3]))
-	if len(f) > 19 {
-		st.StartTime, _ = strconv.ParseUint(string(f[19]), 10, 64)
-	}
-	return st, nil
-}
-
 // Children lists the children of process pid (zombies included): from
 // /proc/<pid>/task/*/children, or, on kernels without it, by scanning
 // /proc/*/stat for the parent.
 func Children(pid int) []int {
-	base := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(base)
-	var out []int
-	ok := err == nil
-	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(base, t.Name(), "children"))
-		if err != nil {
-			if os.IsNotExist(err) {
-				ok = false
-				break
-			}
-			continue // the thread ended meanwhile
-		}
-		for _, f := range bytes.Fields(b) {
-			if c, err := strconv.Atoi(string(f)); err == nil {
-				out = append(out, c)
-			}
-		}
-	}
-	if ok {
+	if out, ok := procfs.Children(pid); ok {
 		return out
 	}
-	out = out[:0]
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		c, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := ReadStat(c); err == nil && st.Ppid == pid {
+	pids, _ := procfs.Pids()
+	var out []int
+	for _, c := range pids {
+		if st, err := procfs.ReadStat(c); err == nil && st.Ppid == pid {
 			out = append(out, c)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor/runner"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
@@ -44,7 +45,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func zombieChildren() []int {
 	var out []int
 	for _, pid := range reaper.Children(os.Getpid()) {
-		if st, err := reaper.ReadStat(pid); err == nil && st.State == 'Z' {
+		if st, err := procfs.ReadStat(pid); err == nil && st.State == 'Z' {
 			out = append(out, pid)
 		}
 	}
@@ -53,7 +54,7 @@ func zombieChildren() []int {
 
 func waitZombie(t *testing.T, pid int) {
 	eventually(t, fmt.Sprintf("process %d a zombie", pid), func() bool {
-		st, err := reaper.ReadStat(pid)
+		st, err := procfs.ReadStat(pid)
 		return err == nil && st.State == 'Z'
 	})
 }
@@ -77,7 +78,7 @@ func TestSubreaperReapsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if st, err := reaper.ReadStat(orphan); err == nil && st.Ppid != os.Getpid() {
+	if st, err := procfs.ReadStat(orphan); err == nil && st.Ppid != os.Getpid() {
 		t.Fatalf("orphan %d has parent %d, not the subreaper %d", orphan, st.Ppid, os.Getpid())
 	}
 	eventually(t, "the orphan reaped", func() bool {
