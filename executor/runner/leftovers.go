@@ -26,7 +26,8 @@ import (
 //
 // Looking for marked processes reads /proc/<pid>/stat of the processes that
 // may be the command's (see candidates), and the environ of those started
-// since the command, after every command. It is not skipped when the
+// since the command (other than the executor's own commands), after every
+// command, straight from /proc (package procfs). It is not skipped when the
 // executor (a subreaper) seems to have no adopted children: the kernel's
 // list of children (/proc/<pid>/task/*/children) may miss some while
 // others are created or reaped, and a leftover was seen to survive so.
@@ -71,7 +72,7 @@ func withMarker(env []string, marker string) []string {
 // A leftover may fork between the look in /proc and the signal, so the
 // look is repeated after each round until it finds nothing new (at most
 // leftoverRounds rounds): a process that got SIGKILL forks no more.
-func endLeftovers(pgid int, marker string, grace time.Duration, started time.Time) int {
+func endLeftovers(pgid int, marker string, grace time.Duration, started time.Time, command func(pid int) bool) int {
 	if pgid <= 1 {
 		return 0
 	}
@@ -79,7 +80,7 @@ func endLeftovers(pgid int, marker string, grace time.Duration, started time.Tim
 	seen := map[int]bool{}
 	for round := 0; round < leftoverRounds; round++ {
 		var fresh []int
-		for _, pid := range leftovers(pgid, marker, started) {
+		for _, pid := range leftovers(pgid, marker, started, command) {
 			if !seen[pid] {
 				seen[pid] = true
 				fresh = append(fresh, pid)
@@ -131,8 +132,10 @@ func endRound(pgid int, pids []int, grace time.Duration) {
 
 // leftovers lists the live processes in group pgid (but its leader) or
 // carrying marker. Only processes started no earlier than the leader (its
-// descendants all are) have their environment read.
-func leftovers(pgid int, marker string, started time.Time) []int {
+// descendants all are) have their environment read, and not those that
+// command says are commands of the executor's, children it started itself
+// (the other jobs': nil says none is).
+func leftovers(pgid int, marker string, started time.Time, command func(pid int) bool) []int {
 	pids := candidates(pgid, started)
 	if pids == nil {
 		var err error
@@ -162,6 +165,9 @@ func leftovers(pgid int, marker string, started time.Time) []int {
 		}
 		if st.Ppid == 2 || pid == 2 || st.StartTime < since {
 			continue // kernel threads (no environment), or older than the command
+		}
+		if st.Ppid == self && command != nil && command(pid) {
+			continue // another job's command, started by the executor
 		}
 		var match, known bool
 		env, match, known = hasEnv(pid, want, env)

@@ -140,3 +140,40 @@ func TestCandidatesHoldLaterProcesses(t *testing.T) {
 		t.Error("a command that ran longer than probeFor does not get the full look")
 	}
 }
+
+// TestOtherCommandsNotLeftovers: a process carrying the command's marker
+// is a leftover, unless it is another command the executor started (its
+// environ is then not read): the filter is what keeps sibling jobs' pids
+// from costing reads, and it must not hide a real leftover.
+func TestOtherCommandsNotLeftovers(t *testing.T) {
+	marker := newMarker()
+	leader := exec.Command("sleep", "30")
+	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := leader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leader.Process.Kill(); leader.Wait() })
+	began := time.Now()
+	marked := exec.Command("sleep", "30")
+	marked.Env = append(os.Environ(), marker)
+	marked.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := marked.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { marked.Process.Kill(); marked.Wait() })
+	pid := marked.Process.Pid
+	// Wait for the exec (the environ reads empty before it).
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(leftovers(leader.Process.Pid, marker, began, nil), pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the marked process %d is not found as a leftover", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := leftovers(leader.Process.Pid, marker, began, func(p int) bool { return p == pid }); slices.Contains(got, pid) {
+		t.Errorf("a command of the executor's own (%d) is taken for a leftover: %v", pid, got)
+	}
+	if got := leftovers(leader.Process.Pid, marker, began, func(int) bool { return false }); !slices.Contains(got, pid) {
+		t.Errorf("the filter hides a real leftover %d: %v", pid, got)
+	}
+}

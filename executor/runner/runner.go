@@ -258,7 +258,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	// The leader has exited: end what remains of it (see Run).
-	ended := endLeftovers(*pgid, marker, LeftoverGrace, started)
+	ended := endLeftovers(*pgid, marker, LeftoverGrace, started, c.Reaper.Registered)
 	if !reaped {
 		waitErr = cmd.Wait()
 	}

@@ -206,6 +206,15 @@ func (r *Reaper) Reap() int {
 	return n
 }
 
+// Registered reports whether pid is a runner child started through Start
+// and not yet Done: a command of this executor. The nil Reaper knows none.
+func (r *Reaper) Registered(pid int) bool {
+	if r == nil {
+		return false
+	}
+	return r.registered(pid)
+}
+
 func (r *Reaper) registered(pid int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
