@@ -178,6 +178,15 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	stdout, stderr := NewTail(tailSize), NewTail(tailSize)
+	outPipe, err := newOutputPipe("stdout")
+	if err != nil {
+		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
+	}
+	errPipe, err := newOutputPipe("stderr")
+	if err != nil {
+		outPipe.abandon()
+		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
+	}
 	pidfd := -1
 	marker := newMarker()
 	cmd := &exec.Cmd{
@@ -185,14 +194,11 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		Args:   append([]string{c.Path}, c.Args...),
 		Env:    withMarker(c.Env, marker),
 		Dir:    c.Dir,
-		Stdout: alsoTo(stdout, c.Stdout),
-		Stderr: alsoTo(stderr, c.Stderr),
+		Stdout: outPipe.w,
+		Stderr: errPipe.w,
 		// PidFD: a descriptor of the process, to watch its exit
 		// (exitWatch).
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
-		// Bounds the wait for output pipes held by processes outside the
-		// group after the command exited (exec then closes them).
-		WaitDelay: grace,
 	}
 	if f := devNull(); f != nil {
 		cmd.Stdin = f // else exec opens /dev/null itself
@@ -206,8 +212,12 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		return cmd.Process.Pid, nil
 	})
 	if err != nil {
+		outPipe.abandon()
+		errPipe.abandon()
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
 	}
+	outPipe.start(alsoTo(stdout, c.Stdout))
+	errPipe.start(alsoTo(stderr, c.Stderr))
 	defer c.Reaper.Done(cmd.Process.Pid) // after cmd.Wait
 	*pgid = cmd.Process.Pid              // Setpgid with Pgid 0: the group id is the pid
 	if c.OnStart != nil {
@@ -262,6 +272,9 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
+	// Output pipes still held by processes outside the group (which
+	// escaped the look for leftovers) are read for grace more at most.
+	finishPipes(grace, outPipe, errPipe)
 
 	res := Result{
 		Started:     started,

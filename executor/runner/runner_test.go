@@ -508,3 +508,34 @@ func TestRunAlsoWritesTo(t *testing.T) {
 		t.Errorf("with a failing writer: status %d, stdout %q, %d writes; want 3, \"ab\", some", res.ExitStatus, res.Stdout, bad.calls)
 	}
 }
+
+// A process that escapes the look for leftovers (setsid, then an exec with
+// an empty environment, so without the marker) and keeps stdout open does
+// not hold the command's answer: Run stops reading Grace after the exit,
+// with the output read so far.
+func TestRunOutputHolderEscapedCut(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid:", err)
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	res := Run(context.Background(), Command{
+		Path:  "sh",
+		Args:  []string{"-c", "setsid env -i /bin/sh -c 'echo $$ > pid; exec sleep 120' & until [ -s pid ]; do sleep 0.01; done; echo out"},
+		Dir:   dir,
+		Grace: time.Second,
+	})
+	elapsed := time.Since(start)
+	pid := runnerReadPID(t, filepath.Join(dir, "pid"))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if res.ExitStatus != 0 || res.Err != nil || res.Stdout != "out\n" {
+		t.Errorf("Run() = status %d, err %v, stdout %q; want 0, nil, \"out\\n\"", res.ExitStatus, res.Err, res.Stdout)
+	}
+	if elapsed > 60*time.Second {
+		t.Errorf("Run returned after %v: it waited for the process holding stdout (120 s)", elapsed)
+	}
+	if len(alive([]int{pid})) != 1 {
+		t.Skip("the holder was found and ended after all: the cut was not needed")
+	}
+}

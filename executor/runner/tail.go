@@ -74,7 +74,7 @@ func (t *Tail) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// copyBuffers are shared by ReadFrom, so that the output of many short
+// copyBuffers are shared by ReadFrom and the output pipes, so that the output of many short
 // jobs does not allocate a copy buffer per job and stream.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
