@@ -49,6 +49,9 @@ func TestParseArgs(t *testing.T) {
 				return c.Exchange == "x" && c.MaxJobs == 50 && c.CSV == "a.csv" && c.Duration == time.Minute && c.Record == "r.jsonl" && c.Window == 5*time.Minute
 			}},
 		{name: "replay", args: []string{"--replay", "r.jsonl", "--speed", "0"}, check: func(c Config) bool { return c.Replay == "r.jsonl" && c.Speed == 0 }},
+		{name: "url order", args: []string{"--amqp-url-order", "ordered"}, check: func(c Config) bool { return c.Order == "ordered" }},
+		{name: "url order default", check: func(c Config) bool { return c.Order == "shuffle" }},
+		{name: "bad url order", args: []string{"--amqp-url-order", "random"}, wantErr: `--amqp-url-order: must be shuffle or ordered, got "random"`},
 		{name: "help", args: []string{"-h"}, wantErr: pflag.ErrHelp.Error()},
 		{name: "argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "max-jobs", args: []string{"--max-jobs", "0"}, wantErr: "--max-jobs 0"},

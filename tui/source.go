@@ -113,6 +113,7 @@ func newSource(label string, replay bool) (*Source, chan eventbus.Message) {
 // AMQPSource says which events to subscribe to.
 type AMQPSource struct {
 	URL      string
+	Order    string // how a list of URLs is tried: eventbus.OrderShuffle ("") or OrderOrdered
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
@@ -133,7 +134,7 @@ type AMQPSource struct {
 func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *slog.Logger) *Source {
 	src, out := newSource(hostOf(cfg.URL), false)
 	f := &eventbus.Follower{
-		URL: cfg.URL, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
+		URL: cfg.URL, Order: cfg.Order, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
 		Stream: cfg.Stream, From: cfg.From, FailFast: cfg.FailFast, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			switch {
