@@ -310,3 +310,18 @@ func TestReplayPacedRecording(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, f)
 }
+
+// The source's name in the header: the broker's host:port, each node's for
+// a cluster's list, never a password.
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"amqp://u:secret@rmq-1:5672/hf":                                 "rmq-1:5672/hf",
+		"amqp://127.0.0.1:1/":                                           "127.0.0.1:1",
+		"amqp://u:secret@rmq-1:5672/, amqp://u:secret@rmq-2:5672/":      "rmq-1:5672,rmq-2:5672",
+		"amqps://u:secret@rmq-1:5671/hf,amqps://u:secret@rmq-2:5671/hf": "rmq-1:5671/hf,rmq-2:5671/hf",
+	} {
+		if got := hostOf(in); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

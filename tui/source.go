@@ -164,8 +164,17 @@ var connStates = map[eventbus.FollowState]ConnState{
 	eventbus.FollowDown:       ConnDown,
 }
 
-// hostOf is the host:port of a broker URL, without credentials.
+// hostOf is the host:port of a broker URL, without credentials; of each
+// URL of a cluster's comma-separated list, comma-separated.
 func hostOf(rawURL string) string {
+	urls := eventbus.SplitURLs(rawURL)
+	if len(urls) > 1 {
+		hosts := make([]string, len(urls))
+		for i, u := range urls {
+			hosts[i] = hostOf(u)
+		}
+		return strings.Join(hosts, ",")
+	}
 	r := redact.URL(rawURL)
 	if _, rest, ok := strings.Cut(r, "://"); ok {
 		if _, h, ok := strings.Cut(rest, "@"); ok {
