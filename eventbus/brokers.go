@@ -1,11 +1,14 @@
 package eventbus
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 )
@@ -100,4 +103,37 @@ func (b *Brokers) Dial(o DialOptions) (*Client, error) {
 		return nil, errs[0]
 	}
 	return nil, fmt.Errorf("no broker node of %d answered: %w", len(b.urls), errors.Join(errs...))
+}
+
+// Connect dials (Dial: every node once, starting after the one of the last
+// connection) until a node answers, waiting between rounds the delays of
+// backoff, the reconnection policy. backoff belongs to the caller's
+// connection loop and is kept across connections: Connect calls its Up on
+// success, so that the delays after the loss of a connection that worked
+// stay short. It gives up when ctx is done (returning ctx.Err()) or after
+// attempts failed rounds (attempts <= 0: never), with an error naming every
+// node tried, passwords hidden. Each failed round is logged to o.Log.
+func (b *Brokers) Connect(ctx context.Context, o DialOptions, attempts int, backoff *Backoff) (*Client, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for attempt := 1; ; attempt++ {
+		client, err := b.Dial(o)
+		if err == nil {
+			backoff.Up()
+			if attempt > 1 {
+				log.Info("connected to the broker", "broker", client.Broker(), "attempts", attempt)
+			}
+			return client, nil
+		}
+		if attempts > 0 && attempt >= attempts {
+			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
+		}
+		wait := backoff.Next()
+		log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		if !Sleep(ctx, wait) {
+			return nil, ctx.Err()
+		}
+	}
 }

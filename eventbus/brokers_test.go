@@ -1,10 +1,15 @@
 package eventbus
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
@@ -117,5 +122,56 @@ func TestBrokersFailOver(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
+	}
+}
+
+// TestBrokersConnect: Connect's rounds with the reconnection policy. All
+// nodes dead: it gives up after the attempts limit, its error naming every
+// node and no password, each failed round logged; ctx done: ctx.Err(); the
+// first node dead: the second serves.
+func TestBrokersConnect(t *testing.T) {
+	dead1, dead2 := deadURL(t), deadURL(t)
+	b, err := NewBrokers(dead1+","+dead2, OrderOrdered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	o := DialOptions{Name: "brokers-test", Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	backoff := Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}
+	_, err = b.Connect(t.Context(), o, 3, &backoff)
+	if err == nil {
+		t.Fatal("two dead nodes: no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"broker unreachable after 3 attempts", "no broker node of 2 answered", redact.URL(dead1), redact.URL(dead2)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if n := strings.Count(logs.String(), "broker unreachable, retrying"); n != 2 {
+		t.Errorf("%d rounds logged as retried, want 2 (the third gives up):\n%s", n, logs.String())
+	}
+	if strings.Contains(msg+logs.String(), "deadsecret") {
+		t.Errorf("a password is shown: %s\n%s", msg, logs.String())
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := b.Connect(ctx, o, 0, &backoff); !errors.Is(err, context.Canceled) {
+		t.Errorf("Connect with ctx done = %v, want context.Canceled", err)
+	}
+
+	live := testenv.AMQPURL(t)
+	b, err = NewBrokers(dead1+","+live, OrderOrdered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Connect(t.Context(), o, 1, &backoff)
+	if err != nil {
+		t.Fatalf("one live node of two, one attempt: %v", err)
+	}
+	defer c.Close()
+	if c.Broker() != redact.URL(live) {
+		t.Errorf("Broker() = %q, want %q", c.Broker(), redact.URL(live))
 	}
 }

@@ -304,26 +304,9 @@ func (e *Executor) waitJobs() bool {
 	return killed
 }
 
-// connect dials the broker, retrying with the reconnection policy
+// connect dials the broker's nodes, retrying with the reconnection policy
 // (eventbus.Backoff) until ctx is done or ConnectAttempts attempts failed.
 func (e *Executor) connect(ctx context.Context) (*eventbus.Client, error) {
-	for attempt := 1; ; attempt++ {
-		client, err := e.brokers.Dial(eventbus.DialOptions{
-			Name: "hyperflow-executor " + e.id, TLS: TLSFiles(e.cfg), Log: e.log})
-		if err == nil {
-			e.backoff.Up()
-			if attempt > 1 {
-				e.log.Info("connected to the broker", "broker", client.Broker(), "attempts", attempt)
-			}
-			return client, nil
-		}
-		if max := e.cfg.ConnectAttempts; max > 0 && attempt >= max {
-			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
-		}
-		wait := e.backoff.Next()
-		e.log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if !eventbus.Sleep(ctx, wait) {
-			return nil, ctx.Err()
-		}
-	}
+	return e.brokers.Connect(ctx, eventbus.DialOptions{Name: "hyperflow-executor " + e.id, TLS: TLSFiles(e.cfg), Log: e.log},
+		e.cfg.ConnectAttempts, &e.backoff)
 }

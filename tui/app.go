@@ -63,7 +63,7 @@ func startSource(ctx context.Context, cfg Config, rec *record.Recorder, failFast
 	if cfg.Replay != "" {
 		return StartReplay(ctx, cfg.Replay, cfg.Speed, rec)
 	}
-	src := AMQPSource{URL: cfg.AMQPURL, TLS: cfg.TLS, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}
+	src := AMQPSource{URL: cfg.AMQPURL, Order: cfg.Order, TLS: cfg.TLS, Exchange: cfg.Exchange, Bindings: cfg.Bindings, FailFast: failFast}
 	if cfg.History {
 		src.Stream = cfg.HistoryStream
 		if cfg.Since > 0 {
@@ -138,7 +138,7 @@ func runUI(ctx context.Context, cfg Config, env Env) (err error) {
 	var poller *QueuePoller
 	if cfg.Replay == "" {
 		// The queue view's own connection to the broker.
-		poller = NewQueuePoller(cfg.AMQPURL, cfg.TLS, nil)
+		poller = NewQueuePoller(cfg.AMQPURL, cfg.Order, cfg.TLS, nil)
 		defer poller.Close()
 	}
 	m := New(Options{State: st, Source: src, Window: cfg.Window, Duration: cfg.Duration, Status: status,

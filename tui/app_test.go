@@ -49,6 +49,9 @@ func TestParseArgs(t *testing.T) {
 				return c.Exchange == "x" && c.MaxJobs == 50 && c.CSV == "a.csv" && c.Duration == time.Minute && c.Record == "r.jsonl" && c.Window == 5*time.Minute
 			}},
 		{name: "replay", args: []string{"--replay", "r.jsonl", "--speed", "0"}, check: func(c Config) bool { return c.Replay == "r.jsonl" && c.Speed == 0 }},
+		{name: "url order", args: []string{"--amqp-url-order", "ordered"}, check: func(c Config) bool { return c.Order == "ordered" }},
+		{name: "url order default", check: func(c Config) bool { return c.Order == "shuffle" }},
+		{name: "bad url order", args: []string{"--amqp-url-order", "random"}, wantErr: `--amqp-url-order: must be shuffle or ordered, got "random"`},
 		{name: "help", args: []string{"-h"}, wantErr: pflag.ErrHelp.Error()},
 		{name: "argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "max-jobs", args: []string{"--max-jobs", "0"}, wantErr: "--max-jobs 0"},
@@ -306,4 +309,19 @@ func TestReplayPacedRecording(t *testing.T) {
 		t.Errorf("recorded %d events, err %v", len(msgs), err)
 	}
 	_, _ = io.Copy(io.Discard, f)
+}
+
+// The source's name in the header: the broker's host:port, each node's for
+// a cluster's list, never a password.
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"amqp://u:secret@rmq-1:5672/hf":                                 "rmq-1:5672/hf",
+		"amqp://127.0.0.1:1/":                                           "127.0.0.1:1",
+		"amqp://u:secret@rmq-1:5672/, amqp://u:secret@rmq-2:5672/":      "rmq-1:5672,rmq-2:5672",
+		"amqps://u:secret@rmq-1:5671/hf,amqps://u:secret@rmq-2:5671/hf": "rmq-1:5671/hf,rmq-2:5671/hf",
+	} {
+		if got := hostOf(in); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -21,6 +21,7 @@ const DefaultAMQPURL = "amqp://guest:guest@localhost:5672/"
 // Config is hyperflow-top's command line.
 type Config struct {
 	AMQPURL  string
+	Order    string // how a list of URLs is tried: eventbus.OrderShuffle or OrderOrdered
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
@@ -62,6 +63,7 @@ func newFlagSet(c *Config) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&c.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
+	amqpflags.AddOrder(fs, &c.Order)
 	amqpflags.AddTLS(fs, &c.TLS)
 	fs.StringVar(&c.Exchange, "exchange", eventbus.DefaultExchange, "events exchange")
 	fs.StringArrayVar(&c.Bindings, "binding", []string{"#"}, "binding key of the private queue, to narrow what is received, e.g. 'job.*.finished' (repeatable)")
@@ -143,7 +145,8 @@ func WriteUsage(w io.Writer) {
 }
 
 // ParseArgs reads the command line (without the program name); getenv
-// supplies AMQP_URL, which --amqp-url overrides. It returns pflag.ErrHelp
+// supplies AMQP_URL, AMQP_URL_ORDER and AMQP_TLS_*, which the flags
+// override. It returns pflag.ErrHelp
 // for -h/--help.
 func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	var c Config
@@ -158,6 +161,9 @@ func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 		c.AMQPURL = v
 	}
 	amqpflags.TLSFromEnv(fs, getenv, &c.TLS)
+	if err := amqpflags.OrderFromEnv(fs, getenv, &c.Order); err != nil {
+		return c, err
+	}
 	return c, c.validate(fs)
 }
 

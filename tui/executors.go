@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ var execCols = []col{
 	{title: "EXEC", w: 4, right: true},
 	{title: "STORAGE", w: 7, drop: 2},
 	{title: "HEARTBEAT", w: 9, right: true},
+	{title: "BROKER", w: 10, flex: 1, max: 16, drop: 5},
 	{title: "ID", w: 8, drop: 3},
 	{title: "INFO", w: 4, flex: 1, drop: 4},
 }
@@ -350,22 +352,46 @@ func (v *executorsView) execCells(i int, cells []string, inks []ink) {
 	if x.Status == state.StatusStale {
 		inks[9] = s.Stale
 	}
-	cells[10] = shortID(x.ID)
+	cells[10] = brokerNode(x.Broker)
+	cells[11] = shortID(x.ID)
+	info := ""
 	switch {
 	case x.Status == state.StatusStopped && x.Reason != "":
-		cells[11] = "stopped: " + x.Reason
+		info = "stopped: " + x.Reason
 	case x.Version != "":
-		cells[11] = "v" + strings.TrimPrefix(x.Version, "v")
-	default:
-		cells[11] = ""
+		info = "v" + strings.TrimPrefix(x.Version, "v")
 	}
-	if x.ConsumerTimeout > 0 && cells[11] != "" {
-		cells[11] += ", ack timeout " + fmtDur(x.ConsumerTimeout)
+	if x.ConsumerTimeout > 0 && info != "" {
+		info += ", ack timeout " + fmtDur(x.ConsumerTimeout)
 	}
 	if x.Queue != "" && x.Queue != defaultQueue {
 		// A worker pool (or an executor on a queue of its own).
-		cells[11] = strings.TrimSuffix("queue "+x.Queue+", "+cells[11], ", ")
+		info = strings.TrimSuffix("queue "+x.Queue+", "+info, ", ")
 	}
+	cells[12] = info
+}
+
+// brokerNode is the broker node of an executor's broker URL (password
+// hidden by the executor): its host, what tells a cluster's nodes apart,
+// with the port when it is not the scheme's default (5672, amqps 5671); the
+// URL as it is when it does not parse, "-" when the executor did not say
+// (an executor older than the field).
+func brokerNode(broker string) string {
+	if broker == "" {
+		return "-"
+	}
+	u, err := url.Parse(broker)
+	if err != nil || u.Hostname() == "" {
+		return broker
+	}
+	def := "5672"
+	if u.Scheme == "amqps" {
+		def = "5671"
+	}
+	if p := u.Port(); p != "" && p != def {
+		return u.Host
+	}
+	return u.Hostname()
 }
 
 // bottomLines appends, in at most h lines: the cluster's utilisation and

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/tui/record"
@@ -195,6 +196,53 @@ func TestExecutorsViewUtilisation(t *testing.T) {
 	press(m, "j", "j", "j")
 	if x, _ := m.execs.Selected(); x.Hostname != "node-4" || !strings.HasPrefix(lineWith(screen(m), "node-4"), "›") {
 		t.Errorf("j j j selects %s:\n%s", x.Hostname, screen(m))
+	}
+}
+
+// The executors view shows each executor's broker node (the demo's
+// executors are on the nodes of a cluster) when the terminal is wide
+// enough, and drops the column first on a narrow one, every line still
+// within the width.
+func TestExecutorsViewBroker(t *testing.T) {
+	m := newTestModel(t, 160, 48)
+	sc := screen(m)
+	if !strings.Contains(lineWith(sc, "STATUS"), " BROKER ") {
+		t.Errorf("no BROKER column:\n%s", sc)
+	}
+	for host, node := range map[string]string{"node-1": "rmq-1", "node-2": "rmq-2", "node-3": "rmq-3", "node-4": "rmq-1"} {
+		if l := lineWith(sc, host); !strings.Contains(l, " "+node+" ") {
+			t.Errorf("%s's line does not show its broker node %s: %q", host, node, l)
+		}
+	}
+	if strings.Contains(sc, "***") || strings.Contains(sc, "amqp") {
+		t.Errorf("the view shows more of the URL than the node:\n%s", sc)
+	}
+	m = newTestModel(t, 80, 24)
+	sc = screen(m)
+	if strings.Contains(sc, "BROKER") || strings.Contains(sc, "rmq-") {
+		t.Errorf("at 80 columns the broker column is kept:\n%s", sc)
+	}
+	for i, l := range strings.Split(sc, "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("line %d is %d columns wide: %q", i, w, l)
+		}
+	}
+}
+
+func TestBrokerNode(t *testing.T) {
+	for in, want := range map[string]string{
+		"amqp://hf:***@rmq-2:5672/hf":       "rmq-2",
+		"amqp://hf:***@rmq-2:5673/hf":       "rmq-2:5673",
+		"amqps://hf:***@rmq-2:5671/hf":      "rmq-2",
+		"amqps://hf:***@rmq-2:5672/hf":      "rmq-2:5672",
+		"amqp://guest:***@127.0.0.1:42593/": "127.0.0.1:42593",
+		"amqp://[::1]:5672/":                "::1",
+		"":                                  "-",
+		"not a url":                         "not a url",
+	} {
+		if got := brokerNode(in); got != want {
+			t.Errorf("brokerNode(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 type genExec struct {
 	id, host, storage string
+	broker            string // the broker node's URL, password hidden
 	threads           int
 	startAt, stopAt   float64 // seconds after the start; stopAt 0: never
 	// crashAt: the executor goes silent then (no executor.stopped, no
@@ -63,7 +64,8 @@ var demoStart = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 // slow NFS (transfers dominate), with a 150 s consumer timeout, a long job
 // near its deadline and a transfer stalled since about 130 s; node-3 stops at
 // 120 s, its jobs killed and redelivered to node-4, which starts at 125 s
-// and goes silent at 158 s with jobs running (lost).
+// and goes silent at 158 s with jobs running (lost). They are connected to
+// the nodes of a three-node broker cluster, node-4 over TLS.
 func demoSpec() genSpec {
 	return genSpec{
 		start:         demoStart,
@@ -73,11 +75,11 @@ func demoSpec() genSpec {
 		failPct:       20,
 		progressEvery: 2,
 		execs: []genExec{
-			{id: "3f2a1b4c-7d1e-4a51-9c0e-2b7f6e1d0a01", host: "node-1", storage: "local", threads: 3, consumerTimeout: 1800},
-			{id: "9a8b7c6d-5e4f-4321-8765-0fedcba98702", host: "node-2", storage: "nfs", threads: 4, consumerTimeout: 150,
+			{id: "3f2a1b4c-7d1e-4a51-9c0e-2b7f6e1d0a01", host: "node-1", storage: "local", broker: "amqp://hf:***@rmq-1:5672/hf", threads: 3, consumerTimeout: 1800},
+			{id: "9a8b7c6d-5e4f-4321-8765-0fedcba98702", host: "node-2", storage: "nfs", broker: "amqp://hf:***@rmq-2:5672/hf", threads: 4, consumerTimeout: 150,
 				stageScale: 5, stallThread: 3, stallAt: 112, stallGrow: 8, longThread: 4, longAt: 85},
-			{id: "c0ffee00-1111-4222-8333-444455556603", host: "node-3", storage: "cloud", threads: 2, stopAt: 120, consumerTimeout: 1800},
-			{id: "5eed5eed-2222-4333-8444-555566667704", host: "node-4", storage: "cloud", threads: 2, startAt: 125, crashAt: 158, consumerTimeout: 1800,
+			{id: "c0ffee00-1111-4222-8333-444455556603", host: "node-3", storage: "cloud", broker: "amqp://hf:***@rmq-3:5672/hf", threads: 2, stopAt: 120, consumerTimeout: 1800},
+			{id: "5eed5eed-2222-4333-8444-555566667704", host: "node-4", storage: "cloud", broker: "amqps://hf:***@rmq-1:5671/hf", threads: 2, startAt: 125, crashAt: 158, consumerTimeout: 1800,
 				longThread: 1, longAt: 140},
 		},
 	}
@@ -157,7 +159,7 @@ func generate(spec genSpec) []eventbus.Message {
 	var queue []run  // jobs killed with their executor, redelivered to the next one started
 	for xi, x := range spec.execs {
 		emit(t0+x.startAt+0.1*float64(xi), eventbus.Event{Executor: x.id, Type: eventbus.TypeExecutorReady, Hostname: x.host,
-			Threads: x.threads, Storage: x.storage, Version: "1.0.0", Queue: "hyperflow.jobs"})
+			Threads: x.threads, Storage: x.storage, Version: "1.0.0", Queue: "hyperflow.jobs", Broker: x.broker})
 		end := spec.seconds
 		if x.stopAt > 0 {
 			end = x.stopAt
@@ -426,7 +428,7 @@ func generate(spec genSpec) []eventbus.Message {
 			}
 			emit(now, eventbus.Event{Executor: x.id, Type: eventbus.TypeExecutorHeartbeat, Busy: eventbus.Ptr(len(running)),
 				Threads: x.threads, JobsDone: eventbus.Ptr(done), JobsFailed: eventbus.Ptr(failed), Running: &running, Interval: 5,
-				ConsumerTimeout: x.consumerTimeout, Hostname: x.host, Storage: x.storage, Version: "1.0.0", Queue: "hyperflow.jobs"})
+				ConsumerTimeout: x.consumerTimeout, Hostname: x.host, Storage: x.storage, Version: "1.0.0", Queue: "hyperflow.jobs", Broker: x.broker})
 		}
 		if x.stopAt > 0 {
 			emit(t0+x.stopAt, eventbus.Event{Executor: x.id, Type: eventbus.TypeExecutorStopped, Reason: "signal"})

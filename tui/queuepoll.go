@@ -27,22 +27,27 @@ const QueuePollEvery = 2 * time.Second
 // It dials on first use and again after a failure, at the pace of the
 // polls. Safe for one poll at a time (the model keeps one in flight).
 type QueuePoller struct {
-	url string
-	tls eventbus.TLSFiles
-	log *slog.Logger
+	url   string
+	order string
+	tls   eventbus.TLSFiles
+	log   *slog.Logger
+	// brokers: the nodes of url, made at the first dial and kept, so that
+	// a new connection moves on to the next node after a loss.
+	brokers *eventbus.Brokers
 
 	mu     sync.Mutex
 	client *eventbus.Client
 	ch     *amqp.Channel
 }
 
-// NewQueuePoller makes a poller of the broker at url; it connects on the
-// first Poll.
-func NewQueuePoller(url string, tls eventbus.TLSFiles, log *slog.Logger) *QueuePoller {
+// NewQueuePoller makes a poller of the broker at url (or of the nodes of a
+// comma-separated list, tried in order: eventbus.OrderShuffle or
+// OrderOrdered); it connects on the first Poll.
+func NewQueuePoller(url, order string, tls eventbus.TLSFiles, log *slog.Logger) *QueuePoller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &QueuePoller{url: url, tls: tls, log: log}
+	return &QueuePoller{url: url, order: order, tls: tls, log: log}
 }
 
 // Poll samples every queue of names; a queue that cannot be asked about
@@ -96,7 +101,14 @@ func (p *QueuePoller) channel() (*amqp.Channel, error) {
 		}
 	}
 	if p.client == nil {
-		c, err := eventbus.DialWith(p.url, eventbus.DialOptions{Name: "hyperflow-top queues", TLS: p.tls, Log: p.log})
+		if p.brokers == nil {
+			b, err := eventbus.NewBrokers(p.url, p.order)
+			if err != nil {
+				return nil, fmt.Errorf("ask the broker %s about queues: %w", redact.URL(p.url), err)
+			}
+			p.brokers = b
+		}
+		c, err := p.brokers.Dial(eventbus.DialOptions{Name: "hyperflow-top queues", TLS: p.tls, Log: p.log})
 		if err != nil {
 			return nil, fmt.Errorf("ask the broker about queues: %w", err)
 		}

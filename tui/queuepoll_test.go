@@ -66,7 +66,7 @@ func TestQueueViewOnRealBroker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poller := NewQueuePoller(url, eventbus.TLSFiles{}, nil)
+	poller := NewQueuePoller(url, "", eventbus.TLSFiles{}, nil)
 	defer poller.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

@@ -113,6 +113,7 @@ func newSource(label string, replay bool) (*Source, chan eventbus.Message) {
 // AMQPSource says which events to subscribe to.
 type AMQPSource struct {
 	URL      string
+	Order    string // how a list of URLs is tried: eventbus.OrderShuffle ("") or OrderOrdered
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Bindings []string
@@ -133,7 +134,7 @@ type AMQPSource struct {
 func StartAMQP(ctx context.Context, cfg AMQPSource, rec *record.Recorder, log *slog.Logger) *Source {
 	src, out := newSource(hostOf(cfg.URL), false)
 	f := &eventbus.Follower{
-		URL: cfg.URL, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
+		URL: cfg.URL, Order: cfg.Order, TLS: cfg.TLS, Name: "hyperflow-top", Exchange: cfg.Exchange, Bindings: cfg.Bindings,
 		Stream: cfg.Stream, From: cfg.From, FailFast: cfg.FailFast, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			switch {
@@ -163,8 +164,17 @@ var connStates = map[eventbus.FollowState]ConnState{
 	eventbus.FollowDown:       ConnDown,
 }
 
-// hostOf is the host:port of a broker URL, without credentials.
+// hostOf is the host:port of a broker URL, without credentials; of each
+// URL of a cluster's comma-separated list, comma-separated.
 func hostOf(rawURL string) string {
+	urls := eventbus.SplitURLs(rawURL)
+	if len(urls) > 1 {
+		hosts := make([]string, len(urls))
+		for i, u := range urls {
+			hosts[i] = hostOf(u)
+		}
+		return strings.Join(hosts, ",")
+	}
 	r := redact.URL(rawURL)
 	if _, rest, ok := strings.Cut(r, "://"); ok {
 		if _, h, ok := strings.Cut(rest, "@"); ok {

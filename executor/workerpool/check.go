@@ -35,7 +35,8 @@ func Check(ctx context.Context, cfg config.Settings) []executor.CheckResult {
 	add("redis "+cfg.RedisURL.String()+" answers", err)
 
 	url := cfg.PoolBrokerURL()
-	client, err := eventbus.Dial(url.Reveal(), nil)
+	client, err := eventbus.DialWith(url.Reveal(), eventbus.DialOptions{Name: "hyperflow-worker-pool --check",
+		TLS: executor.TLSFiles(cfg), Order: cfg.AMQPURLOrder})
 	add("broker "+url.String()+" reachable", err)
 	if err != nil {
 		return out

@@ -25,7 +25,9 @@
 // A message is acknowledged only after the completions of all its tasks
 // are written. Redis outages are waited out (store retries with backoff
 // for as long as the pool runs); broker losses are reconnected while the
-// tasks go on, and a redelivery of a message running here is attached to
+// tasks go on, with the executor's connection loop (eventbus.Brokers.Connect:
+// the nodes of a cluster's amqp_url in amqp_url_order, the next node after a
+// loss, the reconnection backoff, connect_attempts), and a redelivery of a message running here is attached to
 // it (tracker). A body that cannot be used is rejected at once, and a
 // message delivered more than max_deliveries times has its tasks failed
 // and is rejected: never the listener's endless requeue.

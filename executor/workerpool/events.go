@@ -38,6 +38,15 @@ func (l *link) current() *eventbus.Client {
 	return l.client
 }
 
+// broker is the URL of the node connected to, password hidden ("" when
+// not connected).
+func (l *link) broker() string {
+	if c := l.current(); c != nil {
+		return c.Broker()
+	}
+	return ""
+}
+
 // emit publishes an event on the events exchange, best effort: a failed
 // publish is logged and never fails a task. slot and task are 0 and "" for
 // the executor's own events. Events of one task are published from its
@@ -106,7 +115,7 @@ const storageName = "shared"
 
 func (p *Pool) readyEvent() *eventbus.Event {
 	return &eventbus.Event{Type: eventbus.TypeExecutorReady, Hostname: p.hostname, Threads: p.cfg.Threads,
-		Storage: storageName, Version: p.version, Queue: p.cfg.PoolQueue}
+		Storage: storageName, Version: p.version, Queue: p.cfg.PoolQueue, Broker: p.link.broker()}
 }
 
 func (p *Pool) heartbeatEvent() *eventbus.Event {
@@ -121,6 +130,7 @@ func (p *Pool) heartbeatEvent() *eventbus.Event {
 		Type: eventbus.TypeExecutorHeartbeat,
 		// What executor.ready said, for monitors started later.
 		Hostname: p.hostname, Storage: storageName, Version: p.version, Queue: p.cfg.PoolQueue,
+		Broker:        p.link.broker(),
 		MaxDeliveries: p.cfg.MaxDeliveries,
 		Busy:          eventbus.Ptr(int(p.busy.Load())),
 		Threads:       p.cfg.Threads,

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/redact"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/harness"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/testing/testenv"
 )
@@ -660,6 +662,72 @@ func TestPoolBrokerLoss(t *testing.T) {
 	if !strings.Contains(b.logs.String(), "redelivery of a message that runs here") {
 		t.Error("the redelivery was not attached to the running task")
 	}
+}
+
+// A list of broker URLs tried in order whose first node is dead: the pool
+// connects to the second, and when that connection is lost it moves on to
+// the next node of the list (the third URL: the same broker reached
+// directly), not back to the first; executor.ready names the node in use,
+// and no password of the list is shown.
+func TestPoolBrokerList(t *testing.T) {
+	live, err := url.Parse(testenv.AMQPURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newProxy(t, live.Host)
+	viaProxy := *live
+	viaProxy.Host = proxy.addr
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "amqp://guest:deadsecret@" + ln.Addr().String() + "/"
+	ln.Close() // nothing listens there any more: the connection is refused
+	b := setup(t, func(c *config.Settings) {
+		c.AMQPURL = config.Secret(dead + "," + viaProxy.String() + "," + live.String())
+		c.AMQPURLOrder = "ordered"
+	})
+	first, second := redact.URL(viaProxy.String()), redact.URL(live.String())
+	b.eventually("executor.ready naming the second URL", func() bool { return slices.Contains(b.events.readyBrokers(b.pool.ID()), first) })
+
+	id := b.task(1)
+	b.publish(message(map[TaskID]map[string]any{id: {"executable": "true"}}, id))
+	if got := b.code(id); got != "0" {
+		t.Errorf("code of %s = %s, want 0", id, got)
+	}
+
+	proxy.down() // the second node goes, for good
+	b.eventually("executor.ready naming the third URL", func() bool { return slices.Contains(b.events.readyBrokers(b.pool.ID()), second) })
+	id2 := b.task(2)
+	b.publish(message(map[TaskID]map[string]any{id2: {"executable": "true"}}, id2))
+	if got := b.code(id2); got != "0" {
+		t.Errorf("code of %s = %s, want 0", id2, got)
+	}
+	if s := b.pool.Stats(); s.Reconnects != 1 {
+		t.Errorf("reconnects = %d, want 1", s.Reconnects)
+	}
+	b.stopAcknowledged()
+	logs := b.logs.String()
+	if !strings.Contains(logs, "connected to another broker node") {
+		t.Error("the log does not say that the first node refused and another served")
+	}
+	if strings.Contains(logs, "deadsecret") || strings.Contains(logs, "guest:guest") {
+		t.Errorf("a password is in the log:\n%s", logs)
+	}
+}
+
+// readyBrokers are the broker nodes named by the executor.ready events of
+// an executor, in order.
+func (l *eventLog) readyBrokers(executor string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, ev := range l.events {
+		if ev.Type == eventbus.TypeExecutorReady && ev.Executor == executor {
+			out = append(out, ev.Broker)
+		}
+	}
+	return out
 }
 
 // A task's command that leaves a background process is completed at once:

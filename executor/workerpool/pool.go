@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
@@ -65,6 +66,12 @@ type Pool struct {
 
 	store *store
 	link  link
+	// brokers are the nodes of the broker URL, in amqp_url_order; connect
+	// moves on to the next after a loss; redial: the delays between
+	// connection attempts, used by Run's goroutine only.
+	brokers *eventbus.Brokers
+	redial  eventbus.Backoff
+
 	track *tracker
 	// waitDelay is the pause between checks of the input files.
 	waitDelay func(int) time.Duration
@@ -128,6 +135,10 @@ func New(cfg config.Settings, p Params) (*Pool, error) {
 		waitDelay: waitDelay,
 		slots:     make(chan int, cfg.Threads),
 		running:   map[int]eventbus.RunningJob{},
+	}
+	if pool.brokers, err = eventbus.NewBrokers(cfg.PoolBrokerURL().Reveal(), cfg.AMQPURLOrder); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("amqp_url: %w", err)
 	}
 	if pool.prefetch == 0 {
 		pool.prefetch = cfg.Threads
@@ -306,26 +317,10 @@ func (p *Pool) waitJobs() bool {
 	return killed
 }
 
-// connect dials the broker with eventbus's reconnection policy until ctx is
-// done or ConnectAttempts attempts failed.
+// connect dials the broker's nodes with eventbus's reconnection policy
+// until ctx is done or ConnectAttempts attempts failed. Used by Run's
+// goroutine only.
 func (p *Pool) connect(ctx context.Context) (*eventbus.Client, error) {
-	url := p.cfg.PoolBrokerURL().Reveal()
-	var b eventbus.Backoff
-	for attempt := 1; ; attempt++ {
-		client, err := eventbus.DialNamed(url, "hyperflow-worker-pool "+p.id, p.log)
-		if err == nil {
-			if attempt > 1 {
-				p.log.Info("connected to the broker", "attempts", attempt)
-			}
-			return client, nil
-		}
-		if limit := p.cfg.ConnectAttempts; limit > 0 && attempt >= limit {
-			return nil, fmt.Errorf("broker unreachable after %d attempts: %w", attempt, err)
-		}
-		wait := b.Next()
-		p.log.Warn("broker unreachable, retrying", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if !eventbus.Sleep(ctx, wait) {
-			return nil, ctx.Err()
-		}
-	}
+	return p.brokers.Connect(ctx, eventbus.DialOptions{Name: "hyperflow-worker-pool " + p.id, TLS: executor.TLSFiles(p.cfg), Log: p.log},
+		p.cfg.ConnectAttempts, &p.redial)
 }

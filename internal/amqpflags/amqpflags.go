@@ -1,10 +1,13 @@
 // Package amqpflags gives the tools (hyperflow-top, hyperflow-submit, the
-// metric collector) the executor's TLS settings of the broker connection:
-// the same flags and environment variables, so that one set of files works
-// for every program.
+// metric collector) the executor's settings of the broker connection: TLS
+// and the order in which a cluster's URLs are tried (amqp_url_order), with
+// the same flags and environment variables, so that one set of files and
+// variables works for every program.
 package amqpflags
 
 import (
+	"fmt"
+
 	"github.com/spf13/pflag"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
@@ -40,4 +43,35 @@ func TLSFromEnv(fs *pflag.FlagSet, getenv func(string) string, t *eventbus.TLSFi
 			*f.field(t) = v
 		}
 	}
+}
+
+// The flag and environment variable of amqp_url_order.
+const (
+	OrderFlag = "amqp-url-order"
+	OrderEnv  = "AMQP_URL_ORDER"
+)
+
+// AddOrder defines --amqp-url-order on fs, filling order (default
+// eventbus.OrderShuffle).
+func AddOrder(fs *pflag.FlagSet, order *string) {
+	fs.StringVar(order, OrderFlag, eventbus.OrderShuffle, "how several --amqp-url URLs are tried: "+eventbus.OrderShuffle+
+		" (once at start) or "+eventbus.OrderOrdered+"; on loss, the next (env "+OrderEnv+")")
+}
+
+// OrderFromEnv sets order from the environment (getenv) when the flag was
+// not given, as flags override the environment, and checks it: a value
+// other than shuffle or ordered is refused with an error naming the flag or
+// the variable it came from.
+func OrderFromEnv(fs *pflag.FlagSet, getenv func(string) string, order *string) error {
+	from := "--" + OrderFlag
+	if v := getenv(OrderEnv); v != "" && !fs.Changed(OrderFlag) {
+		*order, from = v, OrderEnv
+	}
+	if *order == "" {
+		return fmt.Errorf("%s: must be %s or %s, got nothing", from, eventbus.OrderShuffle, eventbus.OrderOrdered)
+	}
+	if err := eventbus.CheckOrder(*order); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	return nil
 }

@@ -292,3 +292,26 @@ func TestExecutorCountsAndSeenTotals(t *testing.T) {
 		t.Errorf("y: %d/%d, want 1/0", x.DoneTotal, x.FailedTotal)
 	}
 }
+
+// The broker node of an executor is that of its executor.ready, then of its
+// latest heartbeat (after a reconnection to another node of a cluster); a
+// heartbeat without one (an older executor) keeps the last known.
+func TestExecutorBrokerNode(t *testing.T) {
+	l := newLife(t, state.Options{})
+	r := ready("x1", "node-1")
+	r.Broker = "amqp://hf:***@rmq-1:5672/hf"
+	l.send(0, r)
+	if got := l.executor("x1", 1).Broker; got != r.Broker {
+		t.Errorf("after executor.ready: broker %q, want %q", got, r.Broker)
+	}
+	hb := heartbeat("x1")
+	hb.Broker = "amqp://hf:***@rmq-2:5672/hf"
+	l.send(5, hb)
+	if got := l.executor("x1", 6).Broker; got != hb.Broker {
+		t.Errorf("after a heartbeat from another node: broker %q, want %q", got, hb.Broker)
+	}
+	l.send(10, heartbeat("x1"))
+	if got := l.executor("x1", 11).Broker; got != hb.Broker {
+		t.Errorf("after a heartbeat without broker: %q, want the last known %q", got, hb.Broker)
+	}
+}

@@ -37,6 +37,7 @@ const (
 // Options are the settings of the collector.
 type Options struct {
 	AMQPURL  string
+	Order    string // how a list of URLs is tried: eventbus.OrderShuffle or OrderOrdered
 	TLS      eventbus.TLSFiles
 	Exchange string
 	Header   bool
@@ -47,6 +48,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
+	amqpflags.AddOrder(fs, &o.Order)
 	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Exchange, "exchange", DefaultExchange, "events exchange")
 	fs.BoolVar(&o.Header, "header", false, "print a first line naming the columns")
@@ -71,7 +73,8 @@ func WriteUsage(w io.Writer) {
 }
 
 // ParseArgs reads the command line (without the program name); getenv
-// supplies AMQP_URL, which --amqp-url overrides. It returns pflag.ErrHelp
+// supplies AMQP_URL, AMQP_URL_ORDER and AMQP_TLS_*, which the flags
+// override. It returns pflag.ErrHelp
 // for -h/--help.
 func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 	var o Options
@@ -86,6 +89,9 @@ func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 		o.AMQPURL = v
 	}
 	amqpflags.TLSFromEnv(fs, getenv, &o.TLS)
+	if err := amqpflags.OrderFromEnv(fs, getenv, &o.Order); err != nil {
+		return o, err
+	}
 	if o.Exchange == "" {
 		return o, errors.New("--exchange: must not be empty")
 	}
@@ -113,7 +119,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		}
 	}
 	f := &eventbus.Follower{
-		URL: c.Opts.AMQPURL, TLS: c.Opts.TLS, Name: "hyperflow-amqp-metric-collector", Exchange: c.Opts.Exchange,
+		URL: c.Opts.AMQPURL, Order: c.Opts.Order, TLS: c.Opts.TLS, Name: "hyperflow-amqp-metric-collector", Exchange: c.Opts.Exchange,
 		Bindings: []string{BindingKey}, FailFast: true, Log: log,
 		Notify: func(n eventbus.FollowNotice) {
 			if n.State == eventbus.FollowUp {

@@ -141,6 +141,20 @@ func TestParseArgs(t *testing.T) {
 	if _, err := ParseArgs([]string{"--exchange", ""}, getenv); err == nil {
 		t.Error("empty exchange accepted")
 	}
+	if o.Order != "shuffle" {
+		t.Errorf("default order %q, want shuffle", o.Order)
+	}
+	o, err = ParseArgs([]string{"--amqp-url-order", "ordered"}, getenv)
+	if err != nil || o.Order != "ordered" {
+		t.Errorf("--amqp-url-order ordered = %+v, %v", o, err)
+	}
+	o, err = ParseArgs(nil, func(k string) string { return map[string]string{"AMQP_URL_ORDER": "ordered"}[k] })
+	if err != nil || o.Order != "ordered" {
+		t.Errorf("AMQP_URL_ORDER=ordered = %+v, %v", o, err)
+	}
+	if _, err := ParseArgs([]string{"--amqp-url-order", "random"}, getenv); err == nil || !strings.Contains(err.Error(), "--amqp-url-order") {
+		t.Errorf("--amqp-url-order random: %v", err)
+	}
 	if _, err := ParseArgs([]string{"--help"}, getenv); !errors.Is(err, pflag.ErrHelp) {
 		t.Errorf("--help: %v", err)
 	}

@@ -9,6 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -428,5 +431,65 @@ func TestBrokerDown(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "secret") {
 		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// A cluster's list with --amqp-url-order ordered (or AMQP_URL_ORDER) whose
+// first node is dead (a closed loopback port): the job goes through the
+// second, the first being tried first; an unknown order is refused with the
+// flag or variable named.
+func TestURLOrder(t *testing.T) {
+	url, queue := setup(t)
+	startExecutor(t, url, queue, ok)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "amqp://guest:deadsecret@" + ln.Addr().String() + "/"
+	ln.Close()
+	list := dead + "," + url
+
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--amqp-url", list, "--amqp-url-order", "ordered"}, nil},
+		{"env", nil, map[string]string{"AMQP_URL": list, "AMQP_URL_ORDER": "ordered"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := ParseArgs(append(c.args, "--queue", queue, "--", "true"), func(k string) string { return c.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Order != eventbus.OrderOrdered {
+				t.Fatalf("order %q, want ordered", o.Order)
+			}
+			var logs bytes.Buffer
+			r := &Runner{Opts: o, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard,
+				Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if code, err := r.Run(ctx); code != 0 || err != nil {
+				t.Fatalf("Run = %d, %v; want 0, nil", code, err)
+			}
+			// Ordered: the dead node was tried first, then the live one.
+			if !strings.Contains(logs.String(), "connected to another broker node") || !strings.Contains(logs.String(), "nodes_refused=1") {
+				t.Errorf("the log does not show the first node refused and the second used:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), "deadsecret") {
+				t.Errorf("the log shows a password:\n%s", logs.String())
+			}
+		})
+	}
+
+	if _, err := ParseArgs([]string{"--amqp-url", list, "--amqp-url-order", "random", "--", "true"}, func(string) string { return "" }); err == nil ||
+		!strings.Contains(err.Error(), `--amqp-url-order: must be shuffle or ordered, got "random"`) {
+		t.Errorf("--amqp-url-order random: %v", err)
+	}
+	env := map[string]string{"AMQP_URL_ORDER": "first"}
+	if _, err := ParseArgs([]string{"--", "true"}, func(k string) string { return env[k] }); err == nil ||
+		!strings.Contains(err.Error(), `AMQP_URL_ORDER: must be shuffle or ordered, got "first"`) {
+		t.Errorf("AMQP_URL_ORDER=first: %v", err)
 	}
 }

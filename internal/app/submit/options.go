@@ -24,6 +24,7 @@ const (
 // Options are the settings of one run of hyperflow-submit.
 type Options struct {
 	AMQPURL string
+	Order   string // how a list of URLs is tried: eventbus.OrderShuffle or OrderOrdered
 	TLS     eventbus.TLSFiles
 	Queue   string
 	// ReplyTimeout bounds the wait for a reply; 0 = forever, as the engine
@@ -68,6 +69,7 @@ func newFlagSet(o *Options) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&o.AMQPURL, "amqp-url", DefaultAMQPURL, "broker URL, or a cluster's URLs comma-separated (env AMQP_URL)")
+	amqpflags.AddOrder(fs, &o.Order)
 	amqpflags.AddTLS(fs, &o.TLS)
 	fs.StringVar(&o.Queue, "queue", DefaultQueue, "job queue (env AMQP_QUEUE)")
 	fs.DurationVar(&o.ReplyTimeout, "timeout-reply", 0, "how long to wait for a reply; 0 = forever (load mode: per job, default 5m)")
@@ -98,7 +100,8 @@ func WriteUsage(w io.Writer) {
 }
 
 // ParseArgs reads the command line (without the program name); getenv
-// supplies AMQP_URL and AMQP_QUEUE, which flags override. It returns
+// supplies AMQP_URL, AMQP_URL_ORDER, AMQP_TLS_* and AMQP_QUEUE, which flags
+// override. It returns
 // pflag.ErrHelp for -h/--help.
 func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 	var o Options
@@ -110,6 +113,9 @@ func ParseArgs(args []string, getenv func(string) string) (Options, error) {
 		o.AMQPURL = v
 	}
 	amqpflags.TLSFromEnv(fs, getenv, &o.TLS)
+	if err := amqpflags.OrderFromEnv(fs, getenv, &o.Order); err != nil {
+		return o, err
+	}
 	if v := getenv("AMQP_QUEUE"); v != "" && !fs.Changed("queue") {
 		o.Queue = v
 	}

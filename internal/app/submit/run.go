@@ -47,7 +47,7 @@ func (r *Runner) jobBody() ([]byte, error) {
 }
 
 func (r *Runner) runSingle(ctx context.Context, body []byte) (int, error) {
-	s, err := openSession(r.Opts.AMQPURL, r.Opts.TLS, r.Opts.Queue, false, r.Log)
+	s, err := openSession(r.Opts, false, r.Log)
 	if err != nil {
 		return ExitFailure, err
 	}
@@ -115,7 +115,7 @@ func (r *Runner) report(id string, body []byte) (int, error) {
 }
 
 func (r *Runner) runLoad(ctx context.Context, body []byte) (int, error) {
-	s, err := openSession(r.Opts.AMQPURL, r.Opts.TLS, r.Opts.Queue, true, r.Log)
+	s, err := openSession(r.Opts, true, r.Log)
 	if err != nil {
 		return ExitFailure, err
 	}

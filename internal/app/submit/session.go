@@ -29,11 +29,12 @@ type session struct {
 // server-named, exclusive, auto-delete reply queue consumed with auto-ack.
 // With separatePublisher the jobs are published on a channel of their own
 // (load mode), so that publishing and consuming do not share flow control.
-func openSession(url string, tlsFiles eventbus.TLSFiles, queue string, separatePublisher bool, log *slog.Logger) (_ *session, err error) {
-	client, err := eventbus.DialWith(url, eventbus.DialOptions{Name: "hyperflow-submit", TLS: tlsFiles, Log: log})
+func openSession(o Options, separatePublisher bool, log *slog.Logger) (_ *session, err error) {
+	client, err := eventbus.DialWith(o.AMQPURL, eventbus.DialOptions{Name: "hyperflow-submit", TLS: o.TLS, Order: o.Order, Log: log})
 	if err != nil {
 		return nil, err
 	}
+	queue := o.Queue
 	s := &session{client: client, queue: queue}
 	defer func() {
 		if err != nil {
