@@ -35,7 +35,8 @@ func TestQueueViewOnRealBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare(jobs, false, false, false, false, nil); err != nil {
+	// Durable: RabbitMQ 4 refuses transient non-exclusive queues.
+	if _, err := ch.QueueDeclare(jobs, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _, _ = ch.QueueDelete(jobs, false, false, false) }()

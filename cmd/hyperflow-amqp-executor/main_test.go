@@ -154,17 +154,31 @@ func TestServiceNotifyMetricsAndStop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no reply\n%s", logs.String())
 	}
-	_, metricsText := get(t, "http://"+metricsAddr+"/metrics")
-	for _, want := range []string{
+	// The job's metrics are counted once its reply is confirmed, which
+	// can be a moment after the engine has the reply: poll, as a scraper
+	// would, for up to 10 s.
+	wants := []string{
 		`hyperflow_executor_jobs_total{outcome="success",storage="local"} 1`,
 		`hyperflow_executor_threads 2`,
 		`hyperflow_executor_broker_connected 1`,
 		`hyperflow_executor_broker_node{url="` + redact.URL(url) + `"} 1`,
 		`hyperflow_executor_stage_duration_seconds_count{stage="execution"} 1`,
-	} {
-		if !strings.Contains(metricsText, want) {
-			t.Errorf("metrics lack %q", want)
+	}
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, metricsText := get(t, "http://"+metricsAddr+"/metrics")
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(metricsText, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, m := range missing {
+		t.Errorf("metrics lack %q", m)
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
