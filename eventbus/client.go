@@ -307,6 +307,41 @@ func (c *Client) Blocked() bool { return c.blocked.Load() }
 // publishing (connection.blocked) so far.
 func (c *Client) Blockings() int64 { return c.blocks.Load() }
 
+// BlockReport turns a connection's flow-control state into the
+// heartbeat's blocked field: true while the broker blocks publishing and
+// in the first report after a block ended (the heartbeats built during the
+// block are dropped with every other event, so that report is the one a
+// monitor gets), false after that, nil when c is nil or never was blocked.
+// A new client (after a reconnect) starts its count afresh. For one caller
+// at a time (the heartbeat loop).
+type BlockReport struct {
+	client *Client
+	seen   int64 // c.Blockings() at the last report made while not blocked
+}
+
+// Since reports the flow-control state of c since the previous report.
+func (r *BlockReport) Since(c *Client) *bool {
+	if c == nil {
+		return nil
+	}
+	if r.client != c {
+		r.client, r.seen = c, 0
+	}
+	if c.Blocked() {
+		return Ptr(true)
+	}
+	n := c.Blockings()
+	before := r.seen
+	r.seen = n
+	switch {
+	case n > before:
+		return Ptr(true)
+	case n > 0:
+		return Ptr(false)
+	}
+	return nil
+}
+
 // Publish sends msg on the events channel, unconfirmed (best effort:
 // events). Messages published from one goroutine keep their order. While
 // the broker blocks publishers it returns ErrBlocked at once instead of

@@ -134,10 +134,10 @@ type Executor struct {
 	draining         atomic.Bool  // the shutdown began: no new job is taken
 	timeoutNoted     atomic.Bool  // the broker's consumer timeout was explained once
 	lastTick         atomic.Int64 // unix nanoseconds
-	// seenBlocks: the connection.blocked count of the client at the last
-	// heartbeat (a block since then is reported in the next one).
-	seenBlocks atomic.Int64
-	seenClient atomic.Pointer[eventbus.Client]
+	// blocks: flow control since the last heartbeat (a block since then is
+	// reported in the next one).
+	blockMu sync.Mutex
+	blocks  eventbus.BlockReport
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot

@@ -326,6 +326,15 @@ func TestLiveFlowControlPausesReplies(t *testing.T) {
 	url, ctl := privateBroker(t, "")
 	queue := "hyperflow.jobs.flow"
 	var logs harness.SyncBuffer
+	client, err := eventbus.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	heartbeats, err := client.Subscribe(t.Context(), queue+".events", "executor.heartbeat")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Progress events make the executor publish during the alarm, so the
 	// broker blocks its connection before the job ends (RabbitMQ blocks a
 	// connection when it next publishes).
@@ -363,6 +372,24 @@ func TestLiveFlowControlPausesReplies(t *testing.T) {
 	}
 	alarm("0.4")
 	unblocked = true
+	// The heartbeats of the block were dropped with the other events; the
+	// first one after it says the broker blocked the executor.
+	sawBlocked := false
+	for deadline := time.After(20 * time.Second); !sawBlocked; {
+		select {
+		case m, ok := <-heartbeats.C:
+			if !ok {
+				t.Fatal("events subscription closed")
+			}
+			var ev eventbus.Event
+			if err := json.Unmarshal(m.Body, &ev); err != nil {
+				t.Fatalf("heartbeat %s: %v", m.Body, err)
+			}
+			sawBlocked = ev.Blocked != nil && *ev.Blocked
+		case <-deadline:
+			t.Fatal("no heartbeat with blocked: true after the block")
+		}
+	}
 	r := eng.Await(id, 20*time.Second)
 	if r[0].ExitStatus != 0 || r[0].Stdout != "done\n" {
 		t.Errorf("reply after the block: %+v", r[0])

@@ -95,31 +95,15 @@ func (e *Executor) heartbeatEvent() *eventbus.Event {
 	}
 }
 
-// blockedSinceLastHeartbeat is the heartbeat's blocked: true when the
-// broker blocks publishing now or blocked it since the last heartbeat
-// (while blocked, events are dropped, so the heartbeat that says so may be
-// the first after the block), false once it is over, nil when the
-// connection never was.
+// blockedSinceLastHeartbeat is the heartbeat's blocked (see
+// eventbus.BlockReport); nil when the executor never connected.
 func (e *Executor) blockedSinceLastHeartbeat() *bool {
 	if e.link == nil {
 		return nil
 	}
-	c := e.link.current()
-	if c == nil {
-		return nil
-	}
-	n := c.Blockings()
-	if e.seenClient.Swap(c) != c {
-		e.seenBlocks.Store(0)
-	}
-	before := e.seenBlocks.Swap(n)
-	switch {
-	case c.Blocked() || n > before:
-		return eventbus.Ptr(true)
-	case n > 0:
-		return eventbus.Ptr(false)
-	}
-	return nil
+	e.blockMu.Lock()
+	defer e.blockMu.Unlock()
+	return e.blocks.Since(e.link.current())
 }
 
 // deadline is when the broker would time out a delivery received at t.

@@ -138,7 +138,16 @@ func (p *Pool) heartbeatEvent() *eventbus.Event {
 		JobsFailed:    eventbus.Ptr(p.tasksFailed.Load()),
 		Running:       &running,
 		Interval:      p.cfg.HeartbeatInterval.Seconds(),
+		Blocked:       p.blockedSinceLastHeartbeat(),
 	}
+}
+
+// blockedSinceLastHeartbeat is the heartbeat's blocked (broker flow
+// control now or since the last heartbeat; see eventbus.BlockReport).
+func (p *Pool) blockedSinceLastHeartbeat() *bool {
+	p.blockMu.Lock()
+	defer p.blockMu.Unlock()
+	return p.blocks.Since(p.link.current())
 }
 
 // lastBytes returns at most n bytes of the end of s, cut at a rune start.
