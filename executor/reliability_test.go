@@ -97,15 +97,7 @@ func TestLiveReconnectKeepsRunningJobs(t *testing.T) {
 func TestLiveGracefulShutdown(t *testing.T) {
 	url := testenv.AMQPURL(t)
 	queue := "hyperflow.jobs.shutdown-" + uuid.NewString()[:8]
-	client, err := eventbus.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sub, err := client.Subscribe(context.Background(), queue+".events", "executor.stopped")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := subscribeEvents(t, url, queue, "executor.stopped")
 	run := harness.StartExecutor(t, harness.Options{URL: url, Queue: queue, Threads: 2,
 		Tweak: func(c *config.Settings) { c.ShutdownGrace = 1500 * time.Millisecond }})
 	stop, done := run.Stop, run.Done
@@ -183,15 +175,7 @@ func TestLivePoisonDeliveryLimit(t *testing.T) {
 	queue := "hyperflow.jobs.poison-" + uuid.NewString()[:8]
 	quorum := amqp.Table{"x-queue-type": "quorum"}
 	eng := harness.NewEngine(t, url, queue, quorum)
-	client, err := eventbus.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sub, err := client.Subscribe(t.Context(), queue+".events", "job.*.started")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := subscribeEvents(t, url, queue, "job.*.started")
 	dir := t.TempDir()
 	id := eng.Send(countingJob(dir, 0))
 	// Two crashed consumers: the delivery comes back twice.
@@ -326,15 +310,7 @@ func TestLiveFlowControlPausesReplies(t *testing.T) {
 	url, ctl := privateBroker(t, "")
 	queue := "hyperflow.jobs.flow"
 	var logs harness.SyncBuffer
-	client, err := eventbus.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	heartbeats, err := client.Subscribe(t.Context(), queue+".events", "executor.heartbeat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	heartbeats := subscribeEvents(t, url, queue, "executor.heartbeat")
 	// Progress events make the executor publish during the alarm, so the
 	// broker blocks its connection before the job ends (RabbitMQ blocks a
 	// connection when it next publishes).
@@ -559,4 +535,20 @@ func TestLiveCheckEveryNode(t *testing.T) {
 	if strings.Contains(report, "dead-secret") {
 		t.Errorf("password leaked:\n%s", report)
 	}
+}
+
+// subscribeEvents follows the events of the executor serving queue (the
+// harness's exchange queue+".events") with binding, for the whole test.
+func subscribeEvents(t *testing.T, url, queue, binding string) *eventbus.Subscription {
+	t.Helper()
+	client, err := eventbus.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	sub, err := client.Subscribe(t.Context(), queue+".events", binding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }

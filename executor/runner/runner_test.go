@@ -241,22 +241,11 @@ func TestRunKillsGroup(t *testing.T) {
 // Run returns at once, not after the sleep nor only after the grace.
 func TestRunDetachedOutputHolder(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("no setsid:", err)
-	}
-	dir := t.TempDir()
-	start := time.Now()
-	res := Run(context.Background(), Command{
-		Path: "sh",
-		// The leftover must have left the group before the command exits:
-		// wait until it says so.
-		Args:  []string{"-c", "setsid sh -c 'echo > ready; exec sleep 300' & echo $! > pid; until [ -e ready ]; do sleep 0.01; done; echo started"},
-		Dir:   dir,
-		Grace: time.Minute,
-	})
-	elapsed := time.Since(start)
-	pid := runnerReadPID(t, filepath.Join(dir, "pid"))
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	// The leftover must have left the group before the command exits:
+	// wait until it says so.
+	res, elapsed, pid := runWithHolder(t,
+		"setsid sh -c 'echo > ready; exec sleep 300' & echo $! > pid; until [ -e ready ]; do sleep 0.01; done; echo started",
+		time.Minute)
 	if res.ExitStatus != 0 || res.Err != nil {
 		t.Errorf("Run() = status %d, err %v; want 0, nil", res.ExitStatus, res.Err)
 	}
@@ -515,20 +504,9 @@ func TestRunAlsoWritesTo(t *testing.T) {
 // with the output read so far.
 func TestRunOutputHolderEscapedCut(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("setsid"); err != nil {
-		t.Skip("no setsid:", err)
-	}
-	dir := t.TempDir()
-	start := time.Now()
-	res := Run(context.Background(), Command{
-		Path:  "sh",
-		Args:  []string{"-c", "setsid env -i /bin/sh -c 'echo $$ > pid; exec sleep 120' & until [ -s pid ]; do sleep 0.01; done; echo out"},
-		Dir:   dir,
-		Grace: time.Second,
-	})
-	elapsed := time.Since(start)
-	pid := runnerReadPID(t, filepath.Join(dir, "pid"))
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	res, elapsed, pid := runWithHolder(t,
+		"setsid env -i /bin/sh -c 'echo $$ > pid; exec sleep 120' & until [ -s pid ]; do sleep 0.01; done; echo out",
+		time.Second)
 	if res.ExitStatus != 0 || res.Err != nil || res.Stdout != "out\n" {
 		t.Errorf("Run() = status %d, err %v, stdout %q; want 0, nil, \"out\\n\"", res.ExitStatus, res.Err, res.Stdout)
 	}
@@ -538,4 +516,22 @@ func TestRunOutputHolderEscapedCut(t *testing.T) {
 	if len(alive([]int{pid})) != 1 {
 		t.Skip("the holder was found and ended after all: the cut was not needed")
 	}
+}
+
+// runWithHolder runs the shell script, which starts a process that keeps
+// stdout open and writes its pid to the file "pid" of the work directory,
+// with the given grace. It returns Run's result, how long Run took and the
+// holder's pid (killed when the test ends). Skipped without setsid.
+func runWithHolder(t *testing.T, script string, grace time.Duration) (Result, time.Duration, int) {
+	t.Helper()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid:", err)
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	res := Run(context.Background(), Command{Path: "sh", Args: []string{"-c", script}, Dir: dir, Grace: grace})
+	elapsed := time.Since(start)
+	pid := runnerReadPID(t, filepath.Join(dir, "pid"))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	return res, elapsed, pid
 }
