@@ -116,24 +116,25 @@ func (e *Executor) progressEvent(ctx context.Context, r *jobRun) bool {
 // the children files it scans /proc for the members of the group instead.
 func groupUsage(pgid int) (rss int64, cpu float64) {
 	page := int64(os.Getpagesize())
-	if _, ok := procfs.Children(pgid); !ok {
-		pids, _ := procfs.Pids()
-		for _, pid := range pids {
-			if r, c, ok := procUsage(pid, pgid, page); ok {
-				rss += r
-				cpu += c
-			}
-		}
-		return rss, cpu
-	}
-	queue := []int{pgid}
-	for seen := 0; len(queue) > 0 && seen < 10000; seen++ {
-		pid := queue[0]
-		queue = queue[1:]
+	add := func(pid int) {
 		if r, c, ok := procUsage(pid, pgid, page); ok {
 			rss += r
 			cpu += c
 		}
+	}
+	queue, ok := procfs.Children(pgid)
+	if !ok {
+		pids, _ := procfs.Pids()
+		for _, pid := range pids {
+			add(pid)
+		}
+		return rss, cpu
+	}
+	add(pgid)
+	for seen := 0; len(queue) > 0 && seen < 10000; seen++ {
+		pid := queue[0]
+		queue = queue[1:]
+		add(pid)
 		children, _ := procfs.Children(pid)
 		queue = append(queue, children...)
 	}

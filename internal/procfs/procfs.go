@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 
@@ -148,12 +149,13 @@ func pidPath(pid int, file string) string {
 }
 
 // Children lists the children of process pid (zombies included), from
-// /proc/<pid>/task/*/children; ok is false on kernels without those files.
+// /proc/<pid>/task/*/children; ok is false on kernels without those files
+// (a process that is gone has no children: ok).
 func Children(pid int) (children []int, ok bool) {
 	base := "/proc/" + strconv.Itoa(pid) + "/task/"
 	tasks, err := os.ReadDir(base)
 	if err != nil {
-		return nil, false
+		return nil, errors.Is(err, fs.ErrNotExist)
 	}
 	var buf [256]byte
 	for _, t := range tasks {

@@ -56,6 +56,11 @@ func TestStatChildrenEnviron(t *testing.T) {
 	if !ok || !slices.Contains(children, pid) {
 		t.Errorf("children %v (ok %v) lack %d", children, ok, pid)
 	}
+	// A pid that is in no use: no children, known (not a kernel without
+	// the children files).
+	if gone, ok := procfs.Children(1 << 30); !ok || gone != nil {
+		t.Errorf("children of a pid in no use: %v (ok %v), want none, ok", gone, ok)
+	}
 	if last, err := procfs.LastPid(); err != nil || last < pid {
 		t.Errorf("last pid %d (%v), below the child's %d", last, err, pid)
 	}
