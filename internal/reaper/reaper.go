@@ -33,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/eventbus"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
 )
 
@@ -130,7 +131,7 @@ func (r *Reaper) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			if !sleep(ctx, Coalesce) {
+			if !eventbus.Sleep(ctx, Coalesce) {
 				return
 			}
 		case <-t.C:
@@ -141,17 +142,6 @@ func (r *Reaper) Run(ctx context.Context) {
 // Coalesce is the longest an orphan stays a zombie after its SIGCHLD, and
 // the shortest time between two reaps for signals.
 const Coalesce = 100 * time.Millisecond
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // Reap reaps the zombie children that are orphans (see the package doc) and
 // returns how many it reaped.
