@@ -72,13 +72,9 @@ func finishPipes(grace time.Duration, pipes ...*outputPipe) (cut bool) {
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	for _, p := range pipes {
-		if cut {
-			<-p.done
-			continue
-		}
 		select {
 		case <-p.done:
-		case <-timer.C:
+		case <-timer.C: // fires once: the later pipes end by their deadline
 			cut = true
 			for _, q := range pipes {
 				_ = q.r.SetReadDeadline(time.Now()) // Read returns os.ErrDeadlineExceeded
@@ -87,7 +83,6 @@ func finishPipes(grace time.Duration, pipes ...*outputPipe) (cut bool) {
 		}
 	}
 	for _, p := range pipes {
-		<-p.done
 		p.r.Close()
 	}
 	return cut
