@@ -114,7 +114,10 @@ func TestGroupUsageSeesTheCommand(t *testing.T) {
 	pids := make(chan int, 1)
 	go func() {
 		res <- runner.Run(context.Background(), runner.Command{Path: "/bin/sh", Dir: dir,
-			Args:    []string{"-c", "head -c 40000000 /dev/zero | tail -c 40000000 > /dev/null & sleep 1; wait"},
+			// tail keeps the 40 MB it read while its write to sleep
+			// blocks, until sleep ends (on a fast machine a tail that
+			// can write is gone before the first look).
+			Args:    []string{"-c", "head -c 40000000 /dev/zero | tail -c 40000000 | sleep 2 & sleep 1; wait"},
 			OnStart: func(pid int) { pids <- pid }})
 	}()
 	pid := <-pids
