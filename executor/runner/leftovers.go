@@ -25,9 +25,9 @@ import (
 // not when a background process ends.
 //
 // Looking for marked processes reads /proc/<pid>/stat of the processes that
-// may be the command's (see candidates), and the environ of those started
-// since the command (other than the executor's own commands), after every
-// command, straight from /proc (package procfs). It is not skipped when the
+// may be the command's (see candidates; the executor's other commands are
+// known without a look), and the environ of those started since the
+// command, after every command, straight from /proc (package procfs). It is not skipped when the
 // executor (a subreaper) seems to have no adopted children: the kernel's
 // list of children (/proc/<pid>/task/*/children) may miss some while
 // others are created or reaped, and a leftover was seen to survive so.
@@ -76,19 +76,24 @@ func endLeftovers(pgid int, marker string, grace time.Duration, started time.Tim
 	if pgid <= 1 {
 		return 0
 	}
-	groupAlive := syscall.Kill(-pgid, 0) == nil
-	seen := map[int]bool{}
+	var seen map[int]bool // made on the first leftover: most commands leave none
 	for round := 0; round < leftoverRounds; round++ {
 		var fresh []int
 		for _, pid := range leftovers(pgid, marker, started, command) {
 			if !seen[pid] {
+				if seen == nil {
+					seen = map[int]bool{}
+				}
 				seen[pid] = true
 				fresh = append(fresh, pid)
 			}
 		}
 		if len(fresh) == 0 {
-			if round == 0 && groupAlive {
-				signalGroup(pgid, syscall.SIGKILL) // members /proc did not show
+			if round == 0 {
+				// Members /proc did not show. The group is never
+				// empty here (its leader is an unreaped zombie), so
+				// this costs one call and no look first.
+				signalGroup(pgid, syscall.SIGKILL)
 			}
 			break
 		}
@@ -143,16 +148,21 @@ func leftovers(pgid int, marker string, started time.Time, command func(pid int)
 			return nil
 		}
 	}
-	var since uint64
-	if st, err := procfs.ReadStat(pgid); err == nil {
-		since = st.StartTime
-	}
 	self := os.Getpid()
-	want := []byte(marker)
-	var out []int
-	env := make([]byte, 0, 8<<10)
+	var (
+		out       []int
+		since     uint64 // the leader's start time,
+		sinceRead bool   // read when first needed
+		env       []byte
+	)
 	for _, pid := range pids {
 		if pid == self || pid == pgid {
+			continue
+		}
+		if command != nil && command(pid) {
+			// Another job's command, not reaped yet (so its pid is
+			// its own): it leads a group of its own and carries its
+			// own marker. Known without a look at /proc.
 			continue
 		}
 		st, err := procfs.ReadStat(pid)
@@ -163,21 +173,31 @@ func leftovers(pgid int, marker string, started time.Time, command func(pid int)
 			out = append(out, pid)
 			continue
 		}
-		if st.Ppid == 2 || pid == 2 || st.StartTime < since {
-			continue // kernel threads (no environment), or older than the command
+		if st.Ppid == 2 || pid == 2 {
+			continue // kernel threads: no environment
 		}
-		if st.Ppid == self && command != nil && command(pid) {
-			continue // another job's command, started by the executor
+		if !sinceRead {
+			lst, err := procfs.ReadStat(pgid)
+			if err != nil {
+				return out // the leader is unreaped: not expected
+			}
+			since, sinceRead = lst.StartTime, true
+		}
+		if st.StartTime < since {
+			continue // older than the command
+		}
+		if env == nil {
+			env = make([]byte, 0, 8<<10)
 		}
 		var match, known bool
-		env, match, known = hasEnv(pid, want, env)
+		env, match, known = hasEnv(pid, []byte(marker), env)
 		for wait, pause := time.Duration(0), time.Millisecond; !known && wait < environWait; wait, pause = wait+pause, min(2*pause, 50*time.Millisecond) {
 			// An empty environment: the process is in execve (a
 			// leftover leaving the group with setsid and exec'ing
 			// was seen so, for tens of ms on a loaded machine). Look
 			// again once it is through.
 			time.Sleep(pause)
-			env, match, known = hasEnv(pid, want, env)
+			env, match, known = hasEnv(pid, []byte(marker), env)
 		}
 		if match {
 			out = append(out, pid)
