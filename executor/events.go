@@ -14,18 +14,24 @@ import (
 )
 
 // A job's events are encoded when they happen and held on the job until it
-// is about to do something that takes time (stage files, run its command)
-// or answers: then they go out together, in one write to the broker's
-// socket (eventbus.Client.PublishBatch), and the last ones in the same write
-// as the reply (PublishConfirmed's before). A job.started and the
-// job.execution.started that follows it microseconds later thus cost one
-// write instead of two, and job.execution.finished, job.finished and the
-// reply one instead of three. Their order, and their timestamps (taken when
-// each event happened), are unchanged; an event is late by at most the
-// bookkeeping between two steps of the pipeline.
+// has done something that takes time (stage files, run its command) for
+// eventLinger, or until it answers: then they go out together, in one write
+// to the broker's socket (eventbus.Client.PublishBatch), and the last ones
+// in the same write as the reply (PublishConfirmed's before). A job that
+// runs for longer than eventLinger has its job.started and
+// job.execution.started published eventLinger after they happened; a
+// shorter one costs one write for all its events and its reply instead of
+// two, and the broker one read. Their order, and their timestamps (taken
+// when each event happened), are unchanged; an event is late by at most
+// eventLinger.
 //
 // The events setting (all, lifecycle, off) drops event types here, before
 // they are encoded.
+
+// eventLinger is how long a job's held events may wait for its next write
+// (see above): long enough for a trivial command (a few ms), too short to
+// be seen in hyperflow-top.
+const eventLinger = 20 * time.Millisecond
 
 // heldEvent is one encoded job event waiting for the next flush.
 type heldEvent struct {
@@ -80,6 +86,10 @@ func (e *Executor) hold(r *jobRun, ev *eventbus.Event) {
 // release gives their buffers back once they were published. The caller
 // holds r.ps.mu.
 func (e *Executor) takeHeld(r *jobRun) (msgs []eventbus.Outgoing, release func()) {
+	if r.ps.lingering {
+		r.ps.linger.Stop()
+		r.ps.lingering = false
+	}
 	if len(r.held) == 0 {
 		return nil, func() {}
 	}
@@ -107,6 +117,20 @@ func (e *Executor) flush(ctx context.Context, r *jobRun) {
 	err := e.pub.PublishBatch(ctx, msgs)
 	release()
 	e.eventError(err, len(msgs))
+}
+
+// flushSoon publishes the job's held events eventLinger from now, unless
+// they are taken before (a flush, the reply). The caller holds r.ps.mu.
+func (e *Executor) flushSoon(ctx context.Context, r *jobRun) {
+	if len(r.held) == 0 || r.ps.lingering {
+		return
+	}
+	r.ps.lingering = true
+	if r.ps.linger == nil {
+		r.ps.linger = time.AfterFunc(eventLinger, func() { e.flushNow(ctx, r) })
+		return
+	}
+	r.ps.linger.Reset(eventLinger)
 }
 
 // flushNow is flush for a caller that does not hold r.ps.mu.

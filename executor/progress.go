@@ -28,17 +28,22 @@ type phaseState struct {
 	transfer *storage.Transfer // during staging
 	pid      atomic.Int64      // the command's process (group) id
 	stopped  bool              // the job ended: no more progress events
+	// linger publishes held events that waited eventLinger (events.go);
+	// lingering: it is armed.
+	linger    *time.Timer
+	lingering bool
 }
 
 // enterPhase starts a phase and publishes its started event, with the
-// events held before it: the phase takes time.
+// events held before it, within eventLinger: the phase may take time (a
+// phase that ends sooner sends them with what follows it).
 func (e *Executor) enterPhase(ctx context.Context, r *jobRun, phase string, ev *eventbus.Event, tr *storage.Transfer) {
 	r.ps.mu.Lock()
 	defer r.ps.mu.Unlock()
 	r.ps.phase, r.ps.since, r.ps.transfer = phase, time.Now(), tr
 	e.setPhase(r, phase)
 	e.hold(r, ev)
-	e.flush(ctx, r)
+	e.flushSoon(ctx, r)
 }
 
 // leavePhase ends the phase and holds its finished event for the next
