@@ -8,11 +8,17 @@
 // load mode accepts, and acknowledges. No staging, no events, no publisher
 // confirms, no tracking of redeliveries.
 //
+// With --confirm it puts its reply channel in confirm mode and acknowledges
+// a job only once the broker confirmed its reply, as the executor must
+// (docs/wire.md): the least a consumer with that guarantee can do, which
+// tells the cost of the guarantee (a broker round trip per job, the
+// broker's work for it) from the cost of the executor's code.
+//
 // It prints "ready" on stdout once it consumes, and stops on SIGTERM or
 // SIGINT (unacknowledged deliveries go back to the queue with the
 // connection).
 //
-//	baseline --amqp-url amqp://guest:guest@127.0.0.1:5672/ --queue q --prefetch 2
+//	baseline --amqp-url amqp://guest:guest@127.0.0.1:5672/ --queue q --prefetch 2 [--confirm]
 package main
 
 import (
@@ -35,6 +41,7 @@ func main() {
 	url := flag.String("amqp-url", os.Getenv("AMQP_URL"), "broker URL")
 	queue := flag.String("queue", "hyperflow.jobs", "job queue")
 	prefetch := flag.Int("prefetch", 1, "prefetch and number of workers")
+	confirm := flag.Bool("confirm", false, "acknowledge a job only once the broker confirmed its reply")
 	flag.Parse()
 	if *url == "" || *prefetch < 1 {
 		fmt.Fprintln(os.Stderr, "baseline: need --amqp-url and --prefetch >= 1")
@@ -42,13 +49,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, *url, *queue, *prefetch); err != nil {
+	if err := run(ctx, *url, *queue, *prefetch, *confirm); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, url, queue string, n int) error {
+func run(ctx context.Context, url, queue string, n int, confirm bool) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return err
@@ -74,13 +81,18 @@ func run(ctx context.Context, url, queue string, n int) error {
 	if err != nil {
 		return err
 	}
+	if confirm {
+		if err := pub.Confirm(false); err != nil {
+			return fmt.Errorf("confirm mode: %w", err)
+		}
+	}
 	fmt.Println("ready")
 
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			for d := range deliveries {
-				handle(ctx, pub, d)
+				handle(ctx, pub, d, confirm)
 			}
 		})
 	}
@@ -105,7 +117,7 @@ type job struct {
 	Args       []string `json:"args"`
 }
 
-func handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) {
+func handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, confirm bool) {
 	status, exc := execute(d.Body)
 	excs := "[]"
 	if exc != "" {
@@ -114,11 +126,24 @@ func handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery) {
 	}
 	body := `{"exit_status":` + strconv.Itoa(status) + `,"exceptions":` + excs + `,"metrics":{}}`
 	if d.ReplyTo != "" {
-		err := pub.PublishWithContext(ctx, "", d.ReplyTo, false, false, amqp.Publishing{
+		msg := amqp.Publishing{
 			ContentType:   "application/json",
 			CorrelationId: d.CorrelationId,
 			Body:          []byte(body),
-		})
+		}
+		var err error
+		if confirm {
+			msg.DeliveryMode = amqp.Persistent // as the executor's replies
+			var dc *amqp.DeferredConfirmation
+			if dc, err = pub.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, msg); err == nil {
+				var acked bool
+				if acked, err = dc.WaitContext(ctx); err == nil && !acked {
+					err = errors.New("reply nacked by the broker")
+				}
+			}
+		} else {
+			err = pub.PublishWithContext(ctx, "", d.ReplyTo, false, false, msg)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "baseline: reply:", err)
 			_ = d.Nack(false, true)

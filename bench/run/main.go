@@ -303,11 +303,14 @@ func (b *bench) startExecutor(ctx context.Context, threads int, queue string, en
 }
 
 // startBaseline starts the baseline consumer and waits until it consumes.
-func (b *bench) startBaseline(ctx context.Context, prefetch int, queue string) (*consumer, error) {
+func (b *bench) startBaseline(ctx context.Context, prefetch int, queue string, confirm bool) (*consumer, error) {
 	sig := newLineSignal("ready")
 	c := &consumer{started: time.Now()}
-	p, err := startProc("baseline", b.opt.baseline,
-		[]string{"--amqp-url", b.opt.amqpURL, "--queue", queue, "--prefetch", strconv.Itoa(prefetch)}, childEnv(), sig)
+	args := []string{"--amqp-url", b.opt.amqpURL, "--queue", queue, "--prefetch", strconv.Itoa(prefetch)}
+	if confirm {
+		args = append(args, "--confirm")
+	}
+	p, err := startProc("baseline", b.opt.baseline, args, childEnv(), sig)
 	if err != nil {
 		return nil, err
 	}

@@ -18,11 +18,14 @@ import (
 const (
 	progExecutor = "executor"
 	progBaseline = "baseline"
+	// progConfirmed is the baseline with --confirm: it acknowledges a job
+	// only once the broker confirmed its reply, as the executor must.
+	progConfirmed = "baseline-confirm"
 )
 
 // loadRun is one run of hyperflow-submit's load mode against one consumer.
 type loadRun struct {
-	Program  string `json:"program"` // executor or baseline
+	Program  string `json:"program"` // executor, baseline or baseline-confirm
 	Threads  int    `json:"threads"` // THREADS, or the baseline's prefetch
 	Inflight int    `json:"inflight"`
 	Rep      int    `json:"rep"`
@@ -79,7 +82,7 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	if prog == progExecutor {
 		c, err = b.startExecutor(ctx, threads, queue, env...)
 	} else {
-		c, err = b.startBaseline(ctx, threads, queue)
+		c, err = b.startBaseline(ctx, threads, queue, prog == progConfirmed)
 	}
 	if err != nil {
 		return r, err
@@ -155,6 +158,10 @@ func (b *bench) overhead(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		name := prog
+		if prog == progConfirmed {
+			name = "base+cfm"
+		}
 		var env []string
 		if prog == progExecutor {
 			env = b.opt.executorEnv
@@ -163,19 +170,19 @@ func (b *bench) overhead(ctx context.Context) {
 		r.Rep = rep
 		if err != nil {
 			r.Error = err.Error()
-			logf("   %s THREADS=%d inflight=%d: ERROR %v", prog, threads, inflight, err)
+			logf("   %s THREADS=%d inflight=%d: ERROR %v", name, threads, inflight, err)
 		} else {
 			logf("   %-8s THREADS=%d inflight=%-3d rep %d: %7.1f jobs/s  p50 %7.2f ms  p99 %7.2f ms  peak RSS %5.1f MiB  CPU %.2fs",
-				prog, threads, inflight, rep+1, r.Summary.JobsPerSecond, r.Summary.LatencyMS.P50, r.Summary.LatencyMS.P99,
+				name, threads, inflight, rep+1, r.Summary.JobsPerSecond, r.Summary.LatencyMS.P50, r.Summary.LatencyMS.P99,
 				float64(r.PeakRSSKiB)/1024, r.CPUSeconds)
 		}
 		*into = append(*into, r)
 	}
 	for _, t := range o.threads {
 		for rep := range o.reps {
-			order := []string{progExecutor, progBaseline}
+			order := []string{progExecutor, progBaseline, progConfirmed}
 			if rep%2 == 1 {
-				order[0], order[1] = order[1], order[0]
+				slices.Reverse(order)
 			}
 			for _, p := range order {
 				run(p, t, o.jobs, o.inflight, rep, &d.Runs)
@@ -247,6 +254,19 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 	r.Cmp += " (goal ≥ 0.90)"
 	r.Verdict = verdict(ratio >= 0.90)
 	b.rep.add(r)
+	if c, err := best(runs, progConfirmed, t, moreJobsPerSecond); err == nil {
+		cr := e.Summary.JobsPerSecond / c.Summary.JobsPerSecond
+		b.rep.add(row{Section: sec, Figure: th + ": jobs/s vs baseline with confirms", Unit: "jobs/s",
+			Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(c.Summary.JobsPerSecond), Ratio: ptr(cr),
+			Cmp:     fmt.Sprintf("%.2f (baseline with confirms ÷ baseline %.2f)", cr, c.Summary.JobsPerSecond/base.Summary.JobsPerSecond),
+			Verdict: verdictInfo,
+			Note:    "baseline --confirm: acknowledges a job once the broker confirmed its reply, as wire.md requires of the executor"})
+		if c.BrokerCPUSeconds != nil {
+			b.rep.add(row{Section: sec, Figure: th + ": broker CPU per job, baseline with confirms", Unit: "ms",
+				Value: ptr(*c.BrokerCPUSeconds * 1000 / float64(c.Summary.Replies)), Verdict: verdictInfo,
+				Note: "persistent replies, confirmed"})
+		}
+	}
 	for _, q := range []struct {
 		name   string
 		ev, bv float64
