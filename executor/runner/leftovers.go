@@ -72,14 +72,14 @@ func withMarker(env []string, marker string) []string {
 // A leftover may fork between the look in /proc and the signal, so the
 // look is repeated after each round until it finds nothing new (at most
 // leftoverRounds rounds): a process that got SIGKILL forks no more.
-func endLeftovers(pgid int, marker string, grace time.Duration, started time.Time, command func(pid int) bool) int {
+func endLeftovers(pgid int, marker string, grace time.Duration, started time.Time, procs processes) int {
 	if pgid <= 1 {
 		return 0
 	}
 	var seen map[int]bool // made on the first leftover: most commands leave none
 	for round := 0; round < leftoverRounds; round++ {
 		var fresh []int
-		for _, pid := range leftovers(pgid, marker, started, command) {
+		for _, pid := range leftovers(pgid, marker, started, procs) {
 			if !seen[pid] {
 				if seen == nil {
 					seen = map[int]bool{}
@@ -135,13 +135,23 @@ func endRound(pgid int, pids []int, grace time.Duration) {
 	}
 }
 
+// processes is what the look for leftovers asks of the executor's
+// *reaper.Reaper (the nil one knows no command and reads the last pid
+// afresh).
+type processes interface {
+	// Registered says whether pid is a command the executor started
+	// itself (another job's), not reaped yet.
+	Registered(pid int) bool
+	// LastPid is the pid the kernel handed out last.
+	LastPid() (int, error)
+}
+
 // leftovers lists the live processes in group pgid (but its leader) or
 // carrying marker. Only processes started no earlier than the leader (its
 // descendants all are) have their environment read, and not those that
-// command says are commands of the executor's, children it started itself
-// (the other jobs': nil says none is).
-func leftovers(pgid int, marker string, started time.Time, command func(pid int) bool) []int {
-	pids := candidates(pgid, started)
+// procs says are commands of the executor's, children it started itself.
+func leftovers(pgid int, marker string, started time.Time, procs processes) []int {
+	pids := candidates(pgid, started, procs)
 	if pids == nil {
 		var err error
 		if pids, err = procfs.Pids(); err != nil {
@@ -159,7 +169,7 @@ func leftovers(pgid int, marker string, started time.Time, command func(pid int)
 		if pid == self || pid == pgid {
 			continue
 		}
-		if command != nil && command(pid) {
+		if procs.Registered(pid) {
 			// Another job's command, not reaped yet (so its pid is
 			// its own): it leads a group of its own and carries its
 			// own marker. Known without a look at /proc.
@@ -226,11 +236,11 @@ const (
 // count may have gone round (ns_last_pid below pgid, or the command ran
 // longer than probeFor) or too many pids were handed out, or ns_last_pid
 // cannot be read, every process is looked at.
-func candidates(pgid int, started time.Time) []int {
+func candidates(pgid int, started time.Time, procs processes) []int {
 	if time.Since(started) > probeFor {
 		return nil
 	}
-	last, err := procfs.LastPid()
+	last, err := procs.LastPid()
 	if err != nil || last < pgid || last-pgid > probeMax {
 		return nil
 	}

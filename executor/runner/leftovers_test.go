@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/procfs"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 )
 
 // tagged lists the live processes whose environment holds tag.
@@ -126,7 +129,7 @@ func TestCandidatesHoldLaterProcesses(t *testing.T) {
 	first := start(false)
 	began := time.Now()
 	later := start(true)
-	pids := candidates(first.Process.Pid, began)
+	pids := candidates(first.Process.Pid, began, (*reaper.Reaper)(nil))
 	if pids == nil {
 		t.Skip("ns_last_pid unreadable or the pids went round: the full look is used")
 	}
@@ -136,7 +139,7 @@ func TestCandidatesHoldLaterProcesses(t *testing.T) {
 	if slices.Contains(pids, os.Getpid()) || slices.Contains(pids, first.Process.Pid) {
 		t.Error("candidates hold processes started before the command, or the command itself")
 	}
-	if candidates(first.Process.Pid, time.Now().Add(-2*probeFor)) != nil {
+	if candidates(first.Process.Pid, time.Now().Add(-2*probeFor), reaper.New()) != nil {
 		t.Error("a command that ran longer than probeFor does not get the full look")
 	}
 }
@@ -164,16 +167,22 @@ func TestOtherCommandsNotLeftovers(t *testing.T) {
 	pid := marked.Process.Pid
 	// Wait for the exec (the environ reads empty before it).
 	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(leftovers(leader.Process.Pid, marker, began, nil), pid) {
+	for !slices.Contains(leftovers(leader.Process.Pid, marker, began, (*reaper.Reaper)(nil)), pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the marked process %d is not found as a leftover", pid)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := leftovers(leader.Process.Pid, marker, began, func(p int) bool { return p == pid }); slices.Contains(got, pid) {
+	if got := leftovers(leader.Process.Pid, marker, began, knownCommand(pid)); slices.Contains(got, pid) {
 		t.Errorf("a command of the executor's own (%d) is taken for a leftover: %v", pid, got)
 	}
-	if got := leftovers(leader.Process.Pid, marker, began, func(int) bool { return false }); !slices.Contains(got, pid) {
+	if got := leftovers(leader.Process.Pid, marker, began, reaper.New()); !slices.Contains(got, pid) {
 		t.Errorf("the filter hides a real leftover %d: %v", pid, got)
 	}
 }
+
+// knownCommand is a processes that takes pid for a command of the executor.
+type knownCommand int
+
+func (k knownCommand) Registered(pid int) bool { return pid == int(k) }
+func (knownCommand) LastPid() (int, error)     { return procfs.LastPid() }

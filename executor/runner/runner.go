@@ -268,7 +268,7 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	// The leader has exited: end what remains of it (see Run).
-	ended := endLeftovers(*pgid, marker, LeftoverGrace, started, c.Reaper.Registered)
+	ended := endLeftovers(*pgid, marker, LeftoverGrace, started, c.Reaper)
 	if !reaped {
 		waitErr = cmd.Wait()
 	}

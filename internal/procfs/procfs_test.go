@@ -64,6 +64,22 @@ func TestStatChildrenEnviron(t *testing.T) {
 	if last, err := procfs.LastPid(); err != nil || last < pid {
 		t.Errorf("last pid %d (%v), below the child's %d", last, err, pid)
 	}
+	// The reader kept open sees the pids handed out after it was opened.
+	lr, err := procfs.OpenLastPid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lr.Close()
+	later := exec.Command("true")
+	if err := later.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := lr.Read(); err != nil || last < later.Process.Pid {
+		t.Errorf("kept-open last pid %d (%v), below the later child's %d", last, err, later.Process.Pid)
+	}
+	if last, err := (*procfs.LastPidReader)(nil).Read(); err != nil || last < later.Process.Pid {
+		t.Errorf("nil reader: last pid %d (%v), below %d", last, err, later.Process.Pid)
+	}
 
 	env, err := procfs.Environ(pid, nil)
 	if err != nil {

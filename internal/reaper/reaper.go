@@ -60,6 +60,9 @@ type Reaper struct {
 	// ambiguous: when each zombie leading its own group in our session
 	// was first seen (guarded by starting, write lock).
 	ambiguous map[int]time.Time
+
+	lastPidOnce sync.Once
+	lastPid     *procfs.LastPidReader // nil: none could be opened
 }
 
 // New returns a Reaper of the current process. It does not become a
@@ -210,6 +213,20 @@ func (r *Reaper) registered(pid int) bool {
 	defer r.mu.Unlock()
 	_, ok := r.live[pid]
 	return ok
+}
+
+// LastPid is the pid the kernel handed out last (procfs.LastPid), read
+// through a descriptor the Reaper keeps open for the life of the process
+// (the runner reads it after every command). The nil Reaper reads it
+// afresh each time.
+func (r *Reaper) LastPid() (int, error) {
+	if r == nil {
+		return procfs.LastPid()
+	}
+	r.lastPidOnce.Do(func() {
+		r.lastPid, _ = procfs.OpenLastPid() // nil reads afresh, and says why not
+	})
+	return r.lastPid.Read()
 }
 
 // Reaped is how many orphans Reap has reaped so far.
