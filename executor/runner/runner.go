@@ -178,11 +178,11 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	}
 
 	stdout, stderr := NewTail(tailSize), NewTail(tailSize)
-	outPipe, err := newOutputPipe("stdout")
+	outPipe, err := newOutputPipe("stdout", alsoTo(stdout, c.Stdout))
 	if err != nil {
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
 	}
-	errPipe, err := newOutputPipe("stderr")
+	errPipe, err := newOutputPipe("stderr", alsoTo(stderr, c.Stderr))
 	if err != nil {
 		outPipe.abandon()
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
@@ -216,8 +216,8 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 		errPipe.abandon()
 		return notStarted(fmt.Errorf("could not start %q: %w", c.Path, err))
 	}
-	outPipe.start(alsoTo(stdout, c.Stdout))
-	errPipe.start(alsoTo(stderr, c.Stderr))
+	outPipe.childHasIt()
+	errPipe.childHasIt()
 	defer c.Reaper.Done(cmd.Process.Pid) // after cmd.Wait
 	*pgid = cmd.Process.Pid              // Setpgid with Pgid 0: the group id is the pid
 	if c.OnStart != nil {
@@ -258,8 +258,22 @@ func run(ctx context.Context, c Command, pgid *int) Result {
 	if c.Timeout > 0 {
 		deadline = started.Add(c.Timeout)
 	}
+	// A command that exits within readerDelay has its output read
+	// afterwards (finishPipes); a longer one gets readers now (pipes.go).
+	first := started.Add(readerDelay)
+	if !deadline.IsZero() && deadline.Before(first) {
+		first = deadline
+	}
+	why := watch.wait(ctx, first)
+	if why != waitExited {
+		outPipe.start()
+		errPipe.start()
+		if why == waitDeadline {
+			why = watch.wait(ctx, deadline)
+		}
+	}
 	var timedOut, canceled bool
-	switch watch.wait(ctx, deadline) {
+	switch why {
 	case waitExited:
 	case waitDeadline:
 		timedOut = terminateGroup(*pgid, grace, watch)

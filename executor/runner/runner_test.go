@@ -115,6 +115,10 @@ func TestRunOutput(t *testing.T) {
 		{name: "Dir respected", cmd: Command{Path: "sh", Args: []string{"-c", "pwd -P"}, Dir: dir}, wantStdout: realDir + "\n", wantStdoutTotal: int64(len(realDir) + 1)},
 		{name: "relative Path is relative to Dir", cmd: Command{Path: "./hf-echo", Args: []string{"rel"}, Dir: dir}, wantStdout: "rel\n", wantStdoutTotal: 4},
 		{name: "stdin is empty", cmd: sh("cat; printf done"), wantStdout: "done", wantStdoutTotal: 4},
+		// More than a pipe holds, written at once: the command waits for
+		// the readers that start after readerDelay; a drain alone would
+		// never see its exit.
+		{name: "more than a pipe holds", cmd: Command{Path: "sh", Args: []string{"-c", "head -c 1000000 /dev/zero | tr '\\0' x; printf end"}, TailSize: 5}, wantStdout: "xxend", wantStdoutTotal: 1000003},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
