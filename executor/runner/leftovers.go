@@ -142,6 +142,10 @@ type processes interface {
 	// Registered says whether pid is a command the executor started
 	// itself (another job's), not reaped yet.
 	Registered(pid int) bool
+	// Command says the same of a command running or reaped lately: true
+	// of a pid that may have been handed out again since, so only asked
+	// of pids handed out after the leader's (candidates).
+	Command(pid int) bool
 	// LastPid is the pid the kernel handed out last.
 	LastPid() (int, error)
 }
@@ -152,7 +156,9 @@ type processes interface {
 // procs says are commands of the executor's, children it started itself.
 func leftovers(pgid int, marker string, started time.Time, procs processes) []int {
 	pids := candidates(pgid, started, procs)
+	ours := procs.Command
 	if pids == nil {
+		ours = procs.Registered
 		var err error
 		if pids, err = procfs.Pids(); err != nil {
 			return nil
@@ -169,10 +175,11 @@ func leftovers(pgid int, marker string, started time.Time, procs processes) []in
 		if pid == self || pid == pgid {
 			continue
 		}
-		if procs.Registered(pid) {
-			// Another job's command, not reaped yet (so its pid is
-			// its own): it leads a group of its own and carries its
-			// own marker. Known without a look at /proc.
+		if ours(pid) {
+			// Another job's command: it leads a group of its own
+			// and carries its own marker, or it was reaped (its pid,
+			// handed out after the leader's, has not been handed out
+			// again: candidates). Known without a look at /proc.
 			continue
 		}
 		st, err := procfs.ReadStat(pid)

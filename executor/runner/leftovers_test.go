@@ -185,4 +185,5 @@ func TestOtherCommandsNotLeftovers(t *testing.T) {
 type knownCommand int
 
 func (k knownCommand) Registered(pid int) bool { return pid == int(k) }
+func (k knownCommand) Command(pid int) bool    { return pid == int(k) }
 func (knownCommand) LastPid() (int, error)     { return procfs.LastPid() }

@@ -63,14 +63,23 @@ type Reaper struct {
 
 	lastPidOnce sync.Once
 	lastPid     *procfs.LastPidReader // nil: none could be opened
+
+	// done: the last recentDone pids given to Done, in a ring (next is
+	// the oldest), and as a set (guarded by mu).
+	done     [recentDone]int
+	doneNext int
+	doneSet  map[int]struct{}
 }
+
+// recentDone is how many reaped runner children Command still knows.
+const recentDone = 256
 
 // New returns a Reaper of the current process. It does not become a
 // subreaper until Enable.
 func New() *Reaper {
 	sid, _ := unix.Getsid(0)
 	return &Reaper{live: make(map[int]struct{}), self: os.Getpid(), pgrp: syscall.Getpgrp(), sid: sid,
-		ambiguous: make(map[int]time.Time)}
+		ambiguous: make(map[int]time.Time), doneSet: make(map[int]struct{}, recentDone)}
 }
 
 // Enable makes this process a child subreaper: orphaned descendants are
@@ -111,8 +120,14 @@ func (r *Reaper) Done(pid int) {
 		return
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	delete(r.live, pid)
-	r.mu.Unlock()
+	if old := r.done[r.doneNext]; old != 0 {
+		delete(r.doneSet, old)
+	}
+	r.done[r.doneNext] = pid
+	r.doneNext = (r.doneNext + 1) % recentDone
+	r.doneSet[pid] = struct{}{}
 }
 
 // Run reaps after a SIGCHLD and every Interval until ctx is done. The
@@ -206,6 +221,25 @@ func (r *Reaper) Registered(pid int) bool {
 		return false
 	}
 	return r.registered(pid)
+}
+
+// Command reports whether pid is a runner child started through Start:
+// registered, or one of the last reaped (Done). A pid handed out after a
+// command's own, and given to another command reaped since, is no process
+// of the first command's (it would need the kernel's pids to go round):
+// the runner's look for leftovers skips such pids without reading /proc.
+// The nil Reaper knows none.
+func (r *Reaper) Command(pid int) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.live[pid]; ok {
+		return true
+	}
+	_, ok := r.doneSet[pid]
+	return ok
 }
 
 func (r *Reaper) registered(pid int) bool {

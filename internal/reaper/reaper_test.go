@@ -134,6 +134,38 @@ func TestReapLeavesOwnChildren(t *testing.T) {
 	}
 }
 
+// Command knows a runner child while it runs and for the last recentDone
+// reaped ones; Registered only while it runs.
+func TestCommandRemembersRecentlyDone(t *testing.T) {
+	r := reaper.New()
+	cmd := exec.Command("true")
+	if err := r.Start(func() (int, error) { err := cmd.Start(); return pidOf(cmd), err }); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if !r.Registered(pid) || !r.Command(pid) {
+		t.Fatalf("a running command: Registered %v, Command %v; want both", r.Registered(pid), r.Command(pid))
+	}
+	cmd.Wait()
+	r.Done(pid)
+	if r.Registered(pid) || !r.Command(pid) {
+		t.Errorf("a command just reaped: Registered %v, Command %v; want false, true", r.Registered(pid), r.Command(pid))
+	}
+	for i := range 255 {
+		r.Done(1<<30 + i) // pids in no use
+	}
+	if !r.Command(pid) {
+		t.Error("forgotten before 256 later commands were reaped")
+	}
+	r.Done(1<<30 + 255)
+	if r.Command(pid) {
+		t.Error("still known after 256 later commands were reaped")
+	}
+	if (*reaper.Reaper)(nil).Command(pid) {
+		t.Error("the nil Reaper knows a command")
+	}
+}
+
 // 1000 jobs through the runner, a third leaving a background process and
 // a third a daemon that left the group, with the reaper running all along:
 // every exit status is the job's own (none stolen by the reaper), every
