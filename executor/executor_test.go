@@ -24,13 +24,16 @@ type published struct {
 	exchange  string
 	key       string
 	msg       amqp.Publishing
+	call      int       // which call of the publisher carried it (1, 2, ...)
+	at        time.Time // when
 }
 
 // recorder stands in for the AMQP client in unit tests: it records what the
 // executor publishes, in order. (Integration tests use the real broker.)
 type recorder struct {
-	mu   sync.Mutex
-	msgs []published
+	mu    sync.Mutex
+	msgs  []published
+	calls int
 }
 
 // The executor reuses a message's body once the publisher returns: the
@@ -38,24 +41,35 @@ type recorder struct {
 func (r *recorder) Publish(_ context.Context, exchange, key string, msg amqp.Publishing) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	msg.Body = bytes.Clone(msg.Body)
-	r.msgs = append(r.msgs, published{false, exchange, key, msg})
+	r.calls++
+	r.add(false, exchange, key, msg)
 	return nil
 }
 
-func (r *recorder) PublishBatch(ctx context.Context, msgs []eventbus.Outgoing) error {
+// add records one message of the current call; the caller holds r.mu.
+func (r *recorder) add(confirmed bool, exchange, key string, msg amqp.Publishing) {
+	msg.Body = bytes.Clone(msg.Body)
+	r.msgs = append(r.msgs, published{confirmed, exchange, key, msg, r.calls, time.Now()})
+}
+
+func (r *recorder) PublishBatch(_ context.Context, msgs []eventbus.Outgoing) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
 	for _, m := range msgs {
-		r.Publish(ctx, m.Exchange, m.Key, m.Msg)
+		r.add(false, m.Exchange, m.Key, m.Msg)
 	}
 	return nil
 }
 
-func (r *recorder) PublishConfirmed(ctx context.Context, exchange, key string, msg amqp.Publishing, before ...eventbus.Outgoing) error {
-	r.PublishBatch(ctx, before)
+func (r *recorder) PublishConfirmed(_ context.Context, exchange, key string, msg amqp.Publishing, before ...eventbus.Outgoing) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	msg.Body = bytes.Clone(msg.Body)
-	r.msgs = append(r.msgs, published{true, exchange, key, msg})
+	r.calls++
+	for _, m := range before {
+		r.add(false, m.Exchange, m.Key, m.Msg)
+	}
+	r.add(true, exchange, key, msg)
 	return nil
 }
 
@@ -110,6 +124,8 @@ type result struct {
 	keys    []string
 	reply   eventbus.Reply
 	order   []string // "event:<type>" and "reply", in publish order
+	calls   []int    // the publisher call of each, as order
+	at      []time.Time
 	settled []string
 }
 
@@ -122,7 +138,12 @@ func (b bundle) deliver(t *testing.T, body []byte) result {
 	d := amqp.Delivery{Acknowledger: a, Body: body, CorrelationId: "job-" + t.Name(), ReplyTo: "reply-q", DeliveryTag: 1}
 	b.ex.handle(d, 1)
 	var res result
-	for _, m := range b.pub.msgs {
+	b.pub.mu.Lock()
+	msgs := b.pub.msgs
+	b.pub.mu.Unlock()
+	for _, m := range msgs {
+		res.calls = append(res.calls, m.call)
+		res.at = append(res.at, m.at)
 		if m.exchange == "" {
 			if !m.confirmed || m.key != "reply-q" || m.msg.CorrelationId != d.CorrelationId ||
 				m.msg.ContentType != "application/json" || m.msg.DeliveryMode != amqp.Persistent {
