@@ -539,3 +539,26 @@ func runWithHolder(t *testing.T, script string, grace time.Duration) (Result, ti
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	return res, elapsed, pid
 }
+
+// Output written after the command exited, by a process that escaped the
+// look for leftovers (no marker) and ends by itself within the grace, is
+// kept: the pipe read once the command exited (drain) is handed to a
+// reader that goes on until the holder closes it.
+func TestRunOutputAfterExitKept(t *testing.T) {
+	t.Parallel()
+	res, elapsed, _ := runWithHolder(t,
+		"setsid env -i /bin/sh -c 'echo $$ > pid; sleep 0.3; echo late' & until [ -s pid ]; do sleep 0.01; done; echo early",
+		time.Minute)
+	if res.ExitStatus != 0 || res.Err != nil {
+		t.Errorf("Run() = status %d, err %v; want 0, nil", res.ExitStatus, res.Err)
+	}
+	if res.Stdout != "early\nlate\n" || res.StdoutTotal != 11 {
+		t.Errorf("Stdout = %q (%d bytes), want %q", res.Stdout, res.StdoutTotal, "early\nlate\n")
+	}
+	if res.ProcessesEnded != 0 {
+		t.Errorf("ProcessesEnded = %d, want 0 (the holder has no marker)", res.ProcessesEnded)
+	}
+	if elapsed > 30*time.Second {
+		t.Errorf("Run returned after %v: it waited for the grace (1m), not for the holder's end", elapsed)
+	}
+}
