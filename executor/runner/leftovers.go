@@ -148,6 +148,8 @@ type processes interface {
 	Command(pid int) bool
 	// LastPid is the pid the kernel handed out last.
 	LastPid() (int, error)
+	// Settle returns once the commands being started are registered.
+	Settle()
 }
 
 // leftovers lists the live processes in group pgid (but its leader) or
@@ -169,6 +171,7 @@ func leftovers(pgid int, marker string, started time.Time, procs processes) []in
 		out       []int
 		since     uint64 // the leader's start time,
 		sinceRead bool   // read when first needed
+		settled   bool
 		env       []byte
 	)
 	for _, pid := range pids {
@@ -192,6 +195,19 @@ func leftovers(pgid int, marker string, started time.Time, procs processes) []in
 		}
 		if st.Ppid == 2 || pid == 2 {
 			continue // kernel threads: no environment
+		}
+		if st.Ppid == self && !settled {
+			// A child of the executor's that is no command of it: a
+			// command being started (another job's, between its fork
+			// and its registration: its environ is read slowly, if at
+			// all, while it execs), or a leftover of this one that
+			// was reparented to the executor. Once the starts in
+			// flight are registered, the first kind is known.
+			procs.Settle()
+			settled = true
+			if ours(pid) {
+				continue
+			}
 		}
 		if !sinceRead {
 			lst, err := procfs.ReadStat(pgid)

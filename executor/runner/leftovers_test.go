@@ -186,4 +186,5 @@ type knownCommand int
 
 func (k knownCommand) Registered(pid int) bool { return pid == int(k) }
 func (k knownCommand) Command(pid int) bool    { return pid == int(k) }
+func (knownCommand) Settle()                   {}
 func (knownCommand) LastPid() (int, error)     { return procfs.LastPid() }

@@ -114,6 +114,17 @@ func (r *Reaper) Start(start func() (int, error)) error {
 	return nil
 }
 
+// Settle returns once the children being started through Start have been
+// registered (it waits for the starts in flight, a fork each, and for a
+// Reap in progress). The nil Reaper returns at once.
+func (r *Reaper) Settle() {
+	if r == nil {
+		return
+	}
+	r.starting.Lock()
+	r.starting.Unlock()
+}
+
 // Done unregisters pid once the caller has reaped it.
 func (r *Reaper) Done(pid int) {
 	if r == nil {

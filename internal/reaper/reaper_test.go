@@ -134,6 +134,29 @@ func TestReapLeavesOwnChildren(t *testing.T) {
 	}
 }
 
+// Settle waits for a start in flight to register its child.
+func TestSettleWaitsForStarts(t *testing.T) {
+	r := reaper.New()
+	forked := make(chan struct{})
+	cmd := exec.Command("true")
+	go r.Start(func() (int, error) {
+		err := cmd.Start()
+		close(forked)
+		time.Sleep(100 * time.Millisecond) // a slow registration
+		return pidOf(cmd), err
+	})
+	<-forked
+	t.Cleanup(func() { cmd.Wait() })
+	if r.Registered(cmd.Process.Pid) {
+		t.Fatal("registered before its start returned")
+	}
+	r.Settle()
+	if !r.Registered(cmd.Process.Pid) {
+		t.Error("Settle returned before the start in flight registered its child")
+	}
+	(*reaper.Reaper)(nil).Settle()
+}
+
 // Command knows a runner child while it runs and for the last recentDone
 // reaped ones; Registered only while it runs.
 func TestCommandRemembersRecentlyDone(t *testing.T) {
