@@ -312,9 +312,10 @@ func (c *Client) Blockings() int64 { return c.blocks.Load() }
 // in the first report after a block ended (the heartbeats built during the
 // block are dropped with every other event, so that report is the one a
 // monitor gets), false after that, nil when c is nil or never was blocked.
-// A new client (after a reconnect) starts its count afresh. For one caller
-// at a time (the heartbeat loop).
+// A new client (after a reconnect) starts its count afresh. It is safe for
+// concurrent use.
 type BlockReport struct {
+	mu     sync.Mutex
 	client *Client
 	seen   int64 // c.Blockings() at the last report made while not blocked
 }
@@ -324,6 +325,8 @@ func (r *BlockReport) Since(c *Client) *bool {
 	if c == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.client != c {
 		r.client, r.seen = c, 0
 	}

@@ -136,8 +136,7 @@ type Executor struct {
 	lastTick         atomic.Int64 // unix nanoseconds
 	// blocks: flow control since the last heartbeat (a block since then is
 	// reported in the next one).
-	blockMu sync.Mutex
-	blocks  eventbus.BlockReport
+	blocks eventbus.BlockReport
 
 	mu      sync.Mutex
 	running map[int]eventbus.RunningJob // by slot

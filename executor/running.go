@@ -101,8 +101,6 @@ func (e *Executor) blockedSinceLastHeartbeat() *bool {
 	if e.link == nil {
 		return nil
 	}
-	e.blockMu.Lock()
-	defer e.blockMu.Unlock()
 	return e.blocks.Since(e.link.current())
 }
 

@@ -145,8 +145,6 @@ func (p *Pool) heartbeatEvent() *eventbus.Event {
 // blockedSinceLastHeartbeat is the heartbeat's blocked (broker flow
 // control now or since the last heartbeat; see eventbus.BlockReport).
 func (p *Pool) blockedSinceLastHeartbeat() *bool {
-	p.blockMu.Lock()
-	defer p.blockMu.Unlock()
 	return p.blocks.Since(p.link.current())
 }
 

@@ -67,8 +67,7 @@ type Pool struct {
 	store *store
 	link  link
 	// blocks: broker flow control since the last heartbeat.
-	blockMu sync.Mutex
-	blocks  eventbus.BlockReport
+	blocks eventbus.BlockReport
 	// brokers are the nodes of the broker URL, in amqp_url_order; connect
 	// moves on to the next after a loss; redial: the delays between
 	// connection attempts, used by Run's goroutine only.
