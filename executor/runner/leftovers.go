@@ -27,10 +27,11 @@ import (
 // Looking for marked processes reads /proc/<pid>/stat of the processes that
 // may be the command's (see candidates; the executor's other commands are
 // known without a look), and the environ of those started since the
-// command, after every command, straight from /proc (package procfs). It is not skipped when the
-// executor (a subreaper) seems to have no adopted children: the kernel's
-// list of children (/proc/<pid>/task/*/children) may miss some while
-// others are created or reaped, and a leftover was seen to survive so.
+// command, after every command, straight from /proc (package procfs). It
+// is not skipped when the executor (a subreaper) seems to have no adopted
+// children: the kernel's list of children (/proc/<pid>/task/*/children)
+// may miss some while others are created or reaped, and a leftover was
+// seen to survive so.
 
 // JobMarker is the variable that marks every process of one command.
 const JobMarker = "HYPERFLOW_JOB_MARKER"
@@ -172,7 +173,7 @@ func leftovers(pgid int, marker string, started time.Time, procs processes) []in
 		since     uint64 // the leader's start time,
 		sinceRead bool   // read when first needed
 		settled   bool
-		env       []byte
+		env, want []byte // made for the first environ read
 	)
 	for _, pid := range pids {
 		if pid == self || pid == pgid {
@@ -220,17 +221,17 @@ func leftovers(pgid int, marker string, started time.Time, procs processes) []in
 			continue // older than the command
 		}
 		if env == nil {
-			env = make([]byte, 0, 8<<10)
+			env, want = make([]byte, 0, 8<<10), []byte(marker)
 		}
 		var match, known bool
-		env, match, known = hasEnv(pid, []byte(marker), env)
+		env, match, known = hasEnv(pid, want, env)
 		for wait, pause := time.Duration(0), time.Millisecond; !known && wait < environWait; wait, pause = wait+pause, min(2*pause, 50*time.Millisecond) {
 			// An empty environment: the process is in execve (a
 			// leftover leaving the group with setsid and exec'ing
 			// was seen so, for tens of ms on a loaded machine). Look
 			// again once it is through.
 			time.Sleep(pause)
-			env, match, known = hasEnv(pid, []byte(marker), env)
+			env, match, known = hasEnv(pid, want, env)
 		}
 		if match {
 			out = append(out, pid)
