@@ -14,11 +14,19 @@
 // tells the cost of the guarantee (a broker round trip per job, the
 // broker's work for it) from the cost of the executor's code.
 //
+// With --tx it publishes each reply on the consuming channel, in an AMQP
+// transaction with the job's acknowledgement (replies of jobs that end
+// together share one commit). One broker round trip per job instead of
+// two; docs/benchmarks.md says why the executor does not answer so:
+// RabbitMQ applies a transaction's acknowledgements even when one of its
+// publishes is refused ("partial tx completion"), so a job could be
+// acknowledged without a reply.
+//
 // It prints "ready" on stdout once it consumes, and stops on SIGTERM or
 // SIGINT (unacknowledged deliveries go back to the queue with the
 // connection).
 //
-//	baseline --amqp-url amqp://guest:guest@127.0.0.1:5672/ --queue q --prefetch 2 [--confirm]
+//	baseline --amqp-url amqp://guest:guest@127.0.0.1:5672/ --queue q --prefetch 2 [--confirm | --tx]
 package main
 
 import (
@@ -42,20 +50,37 @@ func main() {
 	queue := flag.String("queue", "hyperflow.jobs", "job queue")
 	prefetch := flag.Int("prefetch", 1, "prefetch and number of workers")
 	confirm := flag.Bool("confirm", false, "acknowledge a job only once the broker confirmed its reply")
+	tx := flag.Bool("tx", false, "publish each reply and acknowledge its job in one transaction on the consuming channel")
 	flag.Parse()
-	if *url == "" || *prefetch < 1 {
-		fmt.Fprintln(os.Stderr, "baseline: need --amqp-url and --prefetch >= 1")
+	if *url == "" || *prefetch < 1 || *confirm && *tx {
+		fmt.Fprintln(os.Stderr, "baseline: need --amqp-url, --prefetch >= 1, and at most one of --confirm and --tx")
 		os.Exit(2)
+	}
+	m := modeBare
+	switch {
+	case *confirm:
+		m = modeConfirm
+	case *tx:
+		m = modeTx
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, *url, *queue, *prefetch, *confirm); err != nil {
+	if err := run(ctx, *url, *queue, *prefetch, m); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, url, queue string, n int, confirm bool) error {
+// mode is how a reply is published and its job acknowledged.
+type mode int
+
+const (
+	modeBare    mode = iota // publish, acknowledge
+	modeConfirm             // publish, wait for the confirmation, acknowledge
+	modeTx                  // publish and acknowledge in one committed transaction
+)
+
+func run(ctx context.Context, url, queue string, n int, m mode) error {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return err
@@ -71,20 +96,38 @@ func run(ctx context.Context, url, queue string, n int, confirm bool) error {
 	if err := ch.Qos(n, 0, false); err != nil {
 		return err
 	}
+	var answer func(amqp.Delivery, *amqp.Publishing) error
+	if m == modeTx {
+		// A transaction covers the channel's publishes and acks, so the
+		// replies go out on the consuming channel, through one committer.
+		if err := ch.Tx(); err != nil {
+			return fmt.Errorf("transaction mode: %w", err)
+		}
+		answer = committer(ctx, ch)
+	} else {
+		// Replies go out on a channel of their own, as acks and
+		// deliveries share the consuming one.
+		pub, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		if m == modeConfirm {
+			if err := pub.Confirm(false); err != nil {
+				return fmt.Errorf("confirm mode: %w", err)
+			}
+		}
+		answer = func(d amqp.Delivery, msg *amqp.Publishing) error {
+			if msg != nil {
+				if err := publish(ctx, pub, d.ReplyTo, *msg, m == modeConfirm); err != nil {
+					return err
+				}
+			}
+			return d.Ack(false)
+		}
+	}
 	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", queue, err)
-	}
-	// Replies go out on a channel of their own, as acks and deliveries
-	// share the consuming one.
-	pub, err := conn.Channel()
-	if err != nil {
-		return err
-	}
-	if confirm {
-		if err := pub.Confirm(false); err != nil {
-			return fmt.Errorf("confirm mode: %w", err)
-		}
 	}
 	fmt.Println("ready")
 
@@ -92,7 +135,10 @@ func run(ctx context.Context, url, queue string, n int, confirm bool) error {
 	for range n {
 		wg.Go(func() {
 			for d := range deliveries {
-				handle(ctx, pub, d, confirm)
+				if err := answer(d, reply(d, m != modeBare)); err != nil {
+					fmt.Fprintln(os.Stderr, "baseline: reply:", err)
+					_ = d.Nack(false, true)
+				}
 			}
 		})
 	}
@@ -117,40 +163,103 @@ type job struct {
 	Args       []string `json:"args"`
 }
 
-func handle(ctx context.Context, pub *amqp.Channel, d amqp.Delivery, confirm bool) {
+// reply runs the job of d and returns its reply (persistent, as the
+// executor's, for the modes that wait for the broker), nil when d has no
+// reply_to.
+func reply(d amqp.Delivery, persistent bool) *amqp.Publishing {
 	status, exc := execute(d.Body)
+	if d.ReplyTo == "" {
+		return nil
+	}
 	excs := "[]"
 	if exc != "" {
 		b, _ := json.Marshal([]string{exc})
 		excs = string(b)
 	}
-	body := `{"exit_status":` + strconv.Itoa(status) + `,"exceptions":` + excs + `,"metrics":{}}`
-	if d.ReplyTo != "" {
-		msg := amqp.Publishing{
-			ContentType:   "application/json",
-			CorrelationId: d.CorrelationId,
-			Body:          []byte(body),
-		}
-		var err error
-		if confirm {
-			msg.DeliveryMode = amqp.Persistent // as the executor's replies
-			var dc *amqp.DeferredConfirmation
-			if dc, err = pub.PublishWithDeferredConfirmWithContext(ctx, "", d.ReplyTo, false, false, msg); err == nil {
-				var acked bool
-				if acked, err = dc.WaitContext(ctx); err == nil && !acked {
-					err = errors.New("reply nacked by the broker")
+	msg := &amqp.Publishing{
+		ContentType:   "application/json",
+		CorrelationId: d.CorrelationId,
+		Body:          []byte(`{"exit_status":` + strconv.Itoa(status) + `,"exceptions":` + excs + `,"metrics":{}}`),
+	}
+	if persistent {
+		msg.DeliveryMode = amqp.Persistent
+	}
+	return msg
+}
+
+// publish sends a reply and, when confirm, waits for the broker's
+// confirmation.
+func publish(ctx context.Context, pub *amqp.Channel, key string, msg amqp.Publishing, confirm bool) error {
+	if !confirm {
+		return pub.PublishWithContext(ctx, "", key, false, false, msg)
+	}
+	dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, "", key, false, false, msg)
+	if err != nil {
+		return err
+	}
+	acked, err := dc.WaitContext(ctx)
+	if err == nil && !acked {
+		err = errors.New("reply nacked by the broker")
+	}
+	return err
+}
+
+// answered is a reply and its job waiting for the committer.
+type answered struct {
+	d    amqp.Delivery
+	msg  *amqp.Publishing
+	done chan error
+}
+
+// committer starts the goroutine that publishes replies and acknowledges
+// their jobs on ch (in transaction mode), one commit for all the replies
+// waiting, and returns the function that hands it one.
+func committer(ctx context.Context, ch *amqp.Channel) func(amqp.Delivery, *amqp.Publishing) error {
+	waiting := make(chan answered)
+	go func() {
+		var batch []answered
+		for {
+			select {
+			case a := <-waiting:
+				batch = append(batch[:0], a)
+			case <-ctx.Done():
+				return
+			}
+		more:
+			for {
+				select {
+				case a := <-waiting:
+					batch = append(batch, a)
+				default:
+					break more
 				}
 			}
-		} else {
-			err = pub.PublishWithContext(ctx, "", d.ReplyTo, false, false, msg)
+			var err error
+			for _, a := range batch {
+				if a.msg != nil && err == nil {
+					err = ch.PublishWithContext(ctx, "", a.d.ReplyTo, false, false, *a.msg)
+				}
+				if err == nil {
+					err = a.d.Ack(false)
+				}
+			}
+			if err == nil {
+				err = ch.TxCommit()
+			}
+			for _, a := range batch {
+				a.done <- err
+			}
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "baseline: reply:", err)
-			_ = d.Nack(false, true)
-			return
+	}()
+	return func(d amqp.Delivery, msg *amqp.Publishing) error {
+		a := answered{d: d, msg: msg, done: make(chan error, 1)}
+		select {
+		case waiting <- a:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
+		return <-a.done
 	}
-	_ = d.Ack(false)
 }
 
 func execute(body []byte) (int, string) {
