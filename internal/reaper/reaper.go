@@ -69,6 +69,8 @@ type Reaper struct {
 	done     [recentDone]int
 	doneNext int
 	doneSet  map[int]struct{}
+
+	interval time.Duration // Interval; tests set another
 }
 
 // recentDone is how many reaped runner children Command still knows.
@@ -79,7 +81,7 @@ const recentDone = 256
 func New() *Reaper {
 	sid, _ := unix.Getsid(0)
 	return &Reaper{live: make(map[int]struct{}), self: os.Getpid(), pgrp: syscall.Getpgrp(), sid: sid,
-		ambiguous: make(map[int]time.Time), doneSet: make(map[int]struct{}, recentDone)}
+		ambiguous: make(map[int]time.Time), doneSet: make(map[int]struct{}, recentDone), interval: Interval}
 }
 
 // Enable makes this process a child subreaper: orphaned descendants are
@@ -150,16 +152,22 @@ func (r *Reaper) Run(ctx context.Context) {
 		return
 	}
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGCHLD)
-	defer signal.Stop(ch)
-	t := time.NewTicker(Interval)
+	t := time.NewTicker(r.interval)
 	defer t.Stop()
 	for {
+		// Listening first, then reaping: a child that exits in between
+		// is reaped now or signals.
+		signal.Notify(ch, syscall.SIGCHLD)
 		r.Reap()
 		select {
 		case <-ctx.Done():
+			signal.Stop(ch)
 			return
 		case <-ch:
+			// Not listening while the signals coalesce: the runtime
+			// then drops each SIGCHLD in its handler instead of waking
+			// a goroutine for it (one per command on a busy executor).
+			signal.Stop(ch)
 			if !eventbus.Sleep(ctx, Coalesce) {
 				return
 			}

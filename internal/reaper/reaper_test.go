@@ -250,3 +250,64 @@ func TestThousandJobsNoZombies(t *testing.T) {
 		t.Errorf("processes of the jobs still running: %v", left)
 	}
 }
+
+// Orphans are reaped on their SIGCHLD, not only by the periodic reap
+// (set to an hour here): one that exits while Run is not listening (the
+// signals coalescing after the first) is reaped after the pause, and Run
+// listens again afterwards.
+func TestOrphansReapedOnSignal(t *testing.T) {
+	r := reaper.New()
+	if err := r.Enable(); err != nil {
+		t.Skip("cannot become a child subreaper:", err)
+	}
+	reaper.SetInterval(r, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(100 * time.Millisecond) // the first Reap, at start, is over
+
+	orphans := func(script string) []int {
+		t.Helper()
+		dir := t.TempDir()
+		cmd := exec.Command("/bin/sh", "-c", script)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := r.Start(func() (int, error) { err := cmd.Start(); return pidOf(cmd), err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		r.Done(cmd.Process.Pid)
+		b, err := os.ReadFile(dir + "/pids")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			pids = append(pids, pid)
+		}
+		return pids
+	}
+	gone := func(pids []int) func() bool {
+		return func() bool {
+			for _, pid := range pids {
+				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// The second exits 30 ms after the first, within the pause.
+	first := orphans("sleep 0.3 & echo $! > pids; sleep 0.33 & echo $! >> pids")
+	eventually(t, "the first two orphans reaped", gone(first))
+	time.Sleep(2 * reaper.Coalesce)
+	second := orphans("sleep 0.2 & echo $! > pids")
+	eventually(t, "the third orphan reaped", gone(second))
+	if r.Reaped() != 3 {
+		t.Errorf("Reaped() = %d, want 3", r.Reaped())
+	}
+}
