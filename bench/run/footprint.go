@@ -96,7 +96,7 @@ func (b *bench) footprint(ctx context.Context) {
 		return
 	}
 	defer e.stop(30 * time.Second)
-	base, err := b.startBaseline(ctx, threads, qb, false)
+	base, err := b.startBaseline(ctx, threads, qb)
 	if err != nil {
 		b.rep.add(row{Section: sec, Figure: "idle RSS and CPU", Text: "error", Verdict: verdictError, Note: err.Error()})
 		return

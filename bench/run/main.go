@@ -54,6 +54,7 @@ type options struct {
 	cloudRuns    int
 	benchtime    string
 	keepProfiles bool
+	txBaseline   bool
 	s5cmd        string
 	manyReps     int
 	executorEnv  []string
@@ -93,6 +94,7 @@ func parseFlags() (options, error) {
 			o.executorEnv = append(o.executorEnv, kv)
 			return nil
 		})
+	flag.BoolVar(&o.txBaseline, "tx-baseline", false, "also run the baseline answering in a transaction (one broker round trip per job) in the overhead runs")
 	flag.StringVar(&skip, "skip", "", "comma-separated steps to skip: "+strings.Join(steps, ","))
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for the whole run")
 	flag.Parse()
@@ -303,13 +305,11 @@ func (b *bench) startExecutor(ctx context.Context, threads int, queue string, en
 }
 
 // startBaseline starts the baseline consumer and waits until it consumes.
-func (b *bench) startBaseline(ctx context.Context, prefetch int, queue string, confirm bool) (*consumer, error) {
+func (b *bench) startBaseline(ctx context.Context, prefetch int, queue string, flags ...string) (*consumer, error) {
 	sig := newLineSignal("ready")
 	c := &consumer{started: time.Now()}
 	args := []string{"--amqp-url", b.opt.amqpURL, "--queue", queue, "--prefetch", strconv.Itoa(prefetch)}
-	if confirm {
-		args = append(args, "--confirm")
-	}
+	args = append(args, flags...)
 	p, err := startProc("baseline", b.opt.baseline, args, childEnv(), sig)
 	if err != nil {
 		return nil, err

@@ -21,11 +21,16 @@ const (
 	// progConfirmed is the baseline with --confirm: it acknowledges a job
 	// only once the broker confirmed its reply, as the executor must.
 	progConfirmed = "baseline-confirm"
+	// progTx is the baseline with --tx (bench/run --tx-baseline): the reply
+	// and the ack in one transaction, one broker round trip per job. Not
+	// the executor's contract (docs/benchmarks.md says why); it tells what
+	// the confirm round trip costs.
+	progTx = "baseline-tx"
 )
 
 // loadRun is one run of hyperflow-submit's load mode against one consumer.
 type loadRun struct {
-	Program  string `json:"program"` // executor, baseline or baseline-confirm
+	Program  string `json:"program"` // executor, baseline, baseline-confirm or baseline-tx
 	Threads  int    `json:"threads"` // THREADS, or the baseline's prefetch
 	Inflight int    `json:"inflight"`
 	Rep      int    `json:"rep"`
@@ -72,6 +77,9 @@ func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight i
 	return b.loadCmd(ctx, prog, threads, jobs, inflight, []string{"/bin/true"}, env...)
 }
 
+// baselineFlags are the baseline's flags for each baseline program.
+var baselineFlags = map[string][]string{progConfirmed: {"--confirm"}, progTx: {"--tx"}}
+
 // loadCmd is load with another command than /bin/true.
 func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, inflight int, argv []string, env ...string) (*loadRun, error) {
 	r := &loadRun{Program: prog, Threads: threads, Inflight: inflight}
@@ -82,7 +90,7 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	if prog == progExecutor {
 		c, err = b.startExecutor(ctx, threads, queue, env...)
 	} else {
-		c, err = b.startBaseline(ctx, threads, queue, prog == progConfirmed)
+		c, err = b.startBaseline(ctx, threads, queue, baselineFlags[prog]...)
 	}
 	if err != nil {
 		return r, err
@@ -159,8 +167,11 @@ func (b *bench) overhead(ctx context.Context) {
 			return
 		}
 		name := prog
-		if prog == progConfirmed {
+		switch prog {
+		case progConfirmed:
 			name = "base+cfm"
+		case progTx:
+			name = "base+tx"
 		}
 		var env []string
 		if prog == progExecutor {
@@ -181,6 +192,9 @@ func (b *bench) overhead(ctx context.Context) {
 	for _, t := range o.threads {
 		for rep := range o.reps {
 			order := []string{progExecutor, progBaseline, progConfirmed}
+			if o.txBaseline {
+				order = append(order, progTx)
+			}
 			if rep%2 == 1 {
 				slices.Reverse(order)
 			}
@@ -266,6 +280,13 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 				Value: ptr(*c.BrokerCPUSeconds * 1000 / float64(c.Summary.Replies)), Verdict: verdictInfo,
 				Note: "persistent replies, confirmed"})
 		}
+	}
+	if x, err := best(runs, progTx, t, moreJobsPerSecond); err == nil {
+		xr := x.Summary.JobsPerSecond / base.Summary.JobsPerSecond
+		b.rep.add(row{Section: sec, Figure: th + ": baseline in a transaction vs baseline", Unit: "jobs/s",
+			Value: ptr(x.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(xr),
+			Cmp: fmt.Sprintf("%.2f", xr), Verdict: verdictInfo,
+			Note: "baseline --tx: reply and ack in one transaction, one round trip per job; not the executor's contract (a refused reply's ack still applies)"})
 	}
 	for _, q := range []struct {
 		name   string
