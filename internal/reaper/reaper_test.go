@@ -19,12 +19,16 @@ import (
 )
 
 // newReaper makes the test process a subreaper with a running reaper.
-func newReaper(t *testing.T) *reaper.Reaper {
+func newReaper(t *testing.T) *reaper.Reaper { return newReaperEvery(t, reaper.Interval) }
+
+// newReaperEvery is newReaper with the periodic reap every interval.
+func newReaperEvery(t *testing.T, interval time.Duration) *reaper.Reaper {
 	t.Helper()
 	r := reaper.New()
 	if err := r.Enable(); err != nil {
 		t.Skip("cannot become a child subreaper:", err)
 	}
+	reaper.SetInterval(r, interval)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
@@ -62,8 +66,23 @@ func waitZombie(t *testing.T, pid int) {
 // An orphan reparented to the subreaper is reaped when it exits.
 func TestSubreaperReapsOrphans(t *testing.T) {
 	r := newReaper(t)
+	orphan := leaveOrphans(t, r, "sleep 0.3 & echo $! > pids")[0]
+	if st, err := procfs.ReadStat(orphan); err == nil && st.Ppid != os.Getpid() {
+		t.Fatalf("orphan %d has parent %d, not the subreaper %d", orphan, st.Ppid, os.Getpid())
+	}
+	eventually(t, "the orphan reaped", gone([]int{orphan}))
+	if r.Reaped() < 1 {
+		t.Errorf("Reaped() = %d, want at least the orphan", r.Reaped())
+	}
+}
+
+// leaveOrphans runs script (a registered command in a group of its own)
+// to its end and returns the pids it wrote to the file pids: its
+// background processes, now orphans reparented to the test process.
+func leaveOrphans(t *testing.T, r *reaper.Reaper, script string) []int {
+	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 0.3 & echo $! > orphan.pid")
+	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.Start(func() (int, error) { err := cmd.Start(); return pidOf(cmd), err }); err != nil {
@@ -73,20 +92,33 @@ func TestSubreaperReapsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Done(cmd.Process.Pid)
-	b, err := os.ReadFile(dir + "/orphan.pid")
+	b, err := os.ReadFile(dir + "/pids")
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if st, err := procfs.ReadStat(orphan); err == nil && st.Ppid != os.Getpid() {
-		t.Fatalf("orphan %d has parent %d, not the subreaper %d", orphan, st.Ppid, os.Getpid())
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("pids: %v", err)
+		}
+		pids = append(pids, pid)
 	}
-	eventually(t, "the orphan reaped", func() bool {
-		_, err := os.Stat("/proc/" + strconv.Itoa(orphan))
-		return err != nil
-	})
-	if r.Reaped() < 1 {
-		t.Errorf("Reaped() = %d, want at least the orphan", r.Reaped())
+	if len(pids) == 0 {
+		t.Fatal("the script wrote no pid")
+	}
+	return pids
+}
+
+// gone reports whether none of pids exists any more.
+func gone(pids []int) func() bool {
+	return func() bool {
+		for _, pid := range pids {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				return false
+			}
+		}
+		return true
 	}
 }
 
@@ -256,56 +288,14 @@ func TestThousandJobsNoZombies(t *testing.T) {
 // signals coalescing after the first) is reaped after the pause, and Run
 // listens again afterwards.
 func TestOrphansReapedOnSignal(t *testing.T) {
-	r := reaper.New()
-	if err := r.Enable(); err != nil {
-		t.Skip("cannot become a child subreaper:", err)
-	}
-	reaper.SetInterval(r, time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := newReaperEvery(t, time.Hour)
 	time.Sleep(100 * time.Millisecond) // the first Reap, at start, is over
 
-	orphans := func(script string) []int {
-		t.Helper()
-		dir := t.TempDir()
-		cmd := exec.Command("/bin/sh", "-c", script)
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := r.Start(func() (int, error) { err := cmd.Start(); return pidOf(cmd), err }); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
-		r.Done(cmd.Process.Pid)
-		b, err := os.ReadFile(dir + "/pids")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var pids []int
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			pids = append(pids, pid)
-		}
-		return pids
-	}
-	gone := func(pids []int) func() bool {
-		return func() bool {
-			for _, pid := range pids {
-				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-					return false
-				}
-			}
-			return true
-		}
-	}
 	// The second exits 30 ms after the first, within the pause.
-	first := orphans("sleep 0.3 & echo $! > pids; sleep 0.33 & echo $! >> pids")
+	first := leaveOrphans(t, r, "sleep 0.3 & echo $! > pids; sleep 0.33 & echo $! >> pids")
 	eventually(t, "the first two orphans reaped", gone(first))
 	time.Sleep(2 * reaper.Coalesce)
-	second := orphans("sleep 0.2 & echo $! > pids")
+	second := leaveOrphans(t, r, "sleep 0.2 & echo $! > pids")
 	eventually(t, "the third orphan reaped", gone(second))
 	if r.Reaped() != 3 {
 		t.Errorf("Reaped() = %d, want 3", r.Reaped())
