@@ -77,8 +77,16 @@ func (b *bench) load(ctx context.Context, prog string, threads, jobs, inflight i
 	return b.loadCmd(ctx, prog, threads, jobs, inflight, []string{"/bin/true"}, env...)
 }
 
-// baselineFlags are the baseline's flags for each baseline program.
-var baselineFlags = map[string][]string{progConfirmed: {"--confirm"}, progTx: {"--tx"}}
+// baselineFlags are the baseline's flags for a baseline program.
+func baselineFlags(prog string) []string {
+	switch prog {
+	case progConfirmed:
+		return []string{"--confirm"}
+	case progTx:
+		return []string{"--tx"}
+	}
+	return nil
+}
 
 // loadCmd is load with another command than /bin/true.
 func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, inflight int, argv []string, env ...string) (*loadRun, error) {
@@ -90,7 +98,7 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	if prog == progExecutor {
 		c, err = b.startExecutor(ctx, threads, queue, env...)
 	} else {
-		c, err = b.startBaseline(ctx, threads, queue, baselineFlags[prog]...)
+		c, err = b.startBaseline(ctx, threads, queue, baselineFlags(prog)...)
 	}
 	if err != nil {
 		return r, err
