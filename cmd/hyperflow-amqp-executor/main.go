@@ -20,6 +20,7 @@ import (
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/executor"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/metrics"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/procs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/systemd"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/reaper"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
@@ -53,6 +54,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	for _, w := range flags.Warnings {
 		log.Warn(w)
+	}
+	if !flags.Check {
+		// One P per procs.JobsPerProc slots, unless GOMAXPROCS is set.
+		n, chosen := procs.Set(cfg.Threads, os.Getenv)
+		log.Debug("Go threads running at once", "gomaxprocs", n, "from_environment", !chosen)
 	}
 	reap, stopReaper := startReaper(log)
 	defer stopReaper()

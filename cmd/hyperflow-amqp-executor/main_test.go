@@ -164,6 +164,10 @@ func TestServiceNotifyMetricsAndStop(t *testing.T) {
 		`hyperflow_executor_broker_node{url="` + redact.URL(url) + `"} 1`,
 		`hyperflow_executor_stage_duration_seconds_count{stage="execution"} 1`,
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// Two slots run on one Go thread at a time (package procs).
+		wants = append(wants, "go_sched_gomaxprocs_threads 1")
+	}
 	var missing []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		_, metricsText := get(t, "http://"+metricsAddr+"/metrics")
