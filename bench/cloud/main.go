@@ -45,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/procs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -105,6 +106,11 @@ func main() {
 
 	if *phase != "" {
 		name, dirn, _ := strings.Cut(*phase, ":")
+		if name == "cloud" || name == "nfs" {
+			// The executor's code runs with the Go threads the
+			// executor gives itself at its default threads (1).
+			procs.Set(1, os.Getenv)
+		}
 		r, err := runPhase(name, dirn, *work, *bucket)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "phase %s: %v\n", *phase, err)

@@ -51,6 +51,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/config"
+	"github.com/hyperflow-wms/hyperflow-amqp-executor/internal/daemon/procs"
 	"github.com/hyperflow-wms/hyperflow-amqp-executor/storage"
 )
 
@@ -142,6 +143,10 @@ func main() {
 		}
 		return
 	}
+	// Only the executor's code runs in this process (s5cmd and the proxy
+	// are processes of their own): with the Go threads the executor gives
+	// itself at its default threads (1).
+	procs.Set(1, os.Getenv)
 	if err := run(*reps, *delay, *conc, *also, *s5, *dir, strings.Split(*only, ",")); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/manyfiles:", err)
