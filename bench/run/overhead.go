@@ -169,8 +169,9 @@ func (b *bench) overhead(ctx context.Context) {
 	sec := fmt.Sprintf("executor overhead: %d × /bin/true, local storage, %d in flight, best of %d (alternating order)",
 		o.jobs, o.inflight, o.reps)
 
-	// run measures prog, alternating which program goes first per rep.
-	run := func(prog string, threads, jobs, inflight, rep int, into *[]*loadRun) {
+	// run measures prog (the executor with the events setting events, ""
+	// for the default), alternating which program goes first per rep.
+	run := func(prog, events string, threads, jobs, inflight, rep int, into *[]*loadRun) {
 		if ctx.Err() != nil {
 			return
 		}
@@ -183,10 +184,14 @@ func (b *bench) overhead(ctx context.Context) {
 		}
 		var env []string
 		if prog == progExecutor {
-			env = b.opt.executorEnv
+			env = slices.Clone(b.opt.executorEnv)
+			if events != "" {
+				env = append(env, "EVENTS="+events)
+				name = "exec/" + events
+			}
 		}
 		r, err := b.load(ctx, prog, threads, jobs, inflight, env...)
-		r.Rep = rep
+		r.Rep, r.Events = rep, events
 		if err != nil {
 			r.Error = err.Error()
 			logf("   %s THREADS=%d inflight=%d: ERROR %v", name, threads, inflight, err)
@@ -197,17 +202,28 @@ func (b *bench) overhead(ctx context.Context) {
 		}
 		*into = append(*into, r)
 	}
+	// At eventsThreads the executor with the events settings lifecycle
+	// and off takes turns with the others too (eventsSetting).
+	type turn struct{ prog, events string }
 	for _, t := range o.threads {
 		for rep := range o.reps {
-			order := []string{progExecutor, progBaseline, progConfirmed}
+			order := []turn{{progExecutor, ""}, {progBaseline, ""}, {progConfirmed, ""}}
 			if o.txBaseline {
-				order = append(order, progTx)
+				order = append(order, turn{progTx, ""})
+			}
+			if t == eventsThreads {
+				d.EventsThreads = t
+				order = append(order, turn{progExecutor, "lifecycle"}, turn{progExecutor, "off"})
 			}
 			if rep%2 == 1 {
 				slices.Reverse(order)
 			}
 			for _, p := range order {
-				run(p, t, o.jobs, o.inflight, rep, &d.Runs)
+				into := &d.Runs
+				if p.events != "" {
+					into = &d.EventsRuns
+				}
+				run(p.prog, p.events, t, o.jobs, o.inflight, rep, into)
 			}
 		}
 		if ctx.Err() != nil {
@@ -215,14 +231,14 @@ func (b *bench) overhead(ctx context.Context) {
 		}
 		b.overheadRows(sec, t, d.Runs)
 	}
-	b.eventsSetting(ctx, sec, d)
+	b.eventsSetting(sec, d)
 	for rep := range o.reps {
 		order := []string{progExecutor, progBaseline}
 		if rep%2 == 1 {
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, p := range order {
-			run(p, d.UnloadedThreads, o.unloadedJobs, 1, rep, &d.Unloaded)
+			run(p, "", d.UnloadedThreads, o.unloadedJobs, 1, rep, &d.Unloaded)
 		}
 	}
 	if ctx.Err() == nil {
@@ -413,32 +429,19 @@ func (b *bench) progressCost(ctx context.Context) {
 		Note: "six progress events per job, each summing the process group's /proc entries"})
 }
 
-// eventsSetting measures the executor with fewer events per job: the events
+// eventsThreads is the THREADS at which the executor also runs with the
+// events settings lifecycle and off.
+const eventsThreads = 2
+
+// eventsSetting reports the executor with fewer events per job: the events
 // setting lifecycle (job.started and job.finished) and off (none), at
-// THREADS=2, against the baseline runs of THREADS=2 above; and from the
-// broker's CPU per job with all, lifecycle and off, what one event costs
-// the broker.
-func (b *bench) eventsSetting(ctx context.Context, sec string, d *overheadData) {
-	const threads = 2
-	if !slices.Contains(b.opt.threads, threads) {
-		return
-	}
-	d.EventsThreads = threads
-	for rep := range b.opt.reps {
-		for _, ev := range []string{"lifecycle", "off"} {
-			if ctx.Err() != nil {
-				return
-			}
-			r, err := b.load(ctx, progExecutor, threads, b.opt.jobs, b.opt.inflight, append(slices.Clone(b.opt.executorEnv), "EVENTS="+ev)...)
-			r.Rep, r.Events = rep, ev
-			if err != nil {
-				r.Error = err.Error()
-				logf("   executor THREADS=%d events=%s: ERROR %v", threads, ev, err)
-			} else {
-				logf("   executor THREADS=%d events=%-9s rep %d: %7.1f jobs/s  CPU %.2fs", threads, ev, rep+1, r.Summary.JobsPerSecond, r.CPUSeconds)
-			}
-			d.EventsRuns = append(d.EventsRuns, r)
-		}
+// eventsThreads, in turn with the runs of the executor and the baselines
+// at that THREADS; and from the broker's CPU per job with all, lifecycle
+// and off, what one event costs the broker.
+func (b *bench) eventsSetting(sec string, d *overheadData) {
+	threads := d.EventsThreads
+	if threads == 0 {
+		return // not among the THREADS measured
 	}
 	base, berr := best(d.Runs, progBaseline, threads, moreJobsPerSecond)
 	all, aerr := best(d.Runs, progExecutor, threads, moreJobsPerSecond)
@@ -468,6 +471,15 @@ func (b *bench) eventsSetting(ctx context.Context, sec string, d *overheadData) 
 			Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(ratio),
 			Cmp: fmt.Sprintf("%.2f", ratio), Verdict: verdictInfo,
 			Note: map[string]string{"lifecycle": "job.started and job.finished only", "off": "no job events"}[ev]})
+		if c, err := best(d.Runs, progConfirmed, threads, moreJobsPerSecond); err == nil && ev == "off" {
+			// The same broker work per job but the events: what is left
+			// is the executor's own cost.
+			r := e.Summary.JobsPerSecond / c.Summary.JobsPerSecond
+			b.rep.add(row{Section: sec, Figure: th + ": jobs/s vs baseline with confirms", Unit: "jobs/s",
+				Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(c.Summary.JobsPerSecond), Ratio: ptr(r),
+				Cmp: fmt.Sprintf("%.2f", r), Verdict: verdictInfo,
+				Note: "both answer with a confirmed, persistent reply and no events: the executor's own cost"})
+		}
 		ecpu, bcpu := perJob(e, e.CPUSeconds), perJob(base, base.CPUSeconds)
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job (consumer process)", Unit: "ms",
 			Value: ptr(ecpu), Baseline: ptr(bcpu), Cmp: fmt.Sprintf("%.1f×", ecpu/bcpu), Verdict: verdictInfo})
