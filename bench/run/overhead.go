@@ -205,6 +205,9 @@ func (b *bench) overhead(ctx context.Context) {
 	// At eventsThreads the executor with the events settings lifecycle
 	// and off takes turns with the others too (eventsSetting).
 	type turn struct{ prog, events string }
+	if slices.Contains(o.threads, eventsThreads) {
+		d.EventsThreads = eventsThreads
+	}
 	for _, t := range o.threads {
 		for rep := range o.reps {
 			order := []turn{{progExecutor, ""}, {progBaseline, ""}, {progConfirmed, ""}}
@@ -212,7 +215,6 @@ func (b *bench) overhead(ctx context.Context) {
 				order = append(order, turn{progTx, ""})
 			}
 			if t == eventsThreads {
-				d.EventsThreads = t
 				order = append(order, turn{progExecutor, "lifecycle"}, turn{progExecutor, "off"})
 			}
 			if rep%2 == 1 {
