@@ -11,7 +11,8 @@
 // for it: a context switch, costly in a virtual machine. Measured on a
 // 2-CPU VM with trivial jobs, one P instead of two cut the executor's CPU
 // per job by 20-30 % at THREADS=1, 2 and 8, and the latency it adds to a
-// job run alone from +0.56 ms to +0.06 ms, for the same throughput.
+// job run alone from +0.56 ms to +0.06-0.38 ms (five runs), for the same
+// or a higher throughput.
 //
 // So the executor runs with one P per JobsPerProc job slots (at least one,
 // at most the runtime's default: the CPUs it may use). One P served 2600
