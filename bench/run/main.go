@@ -84,7 +84,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.cloudRuns, "cloud-runs", 2, "runs of each bench/cloud phase (the best counts)")
 	flag.StringVar(&o.benchtime, "benchtime", "300ms", "go test -benchtime of the monitor benchmarks")
 	flag.StringVar(&o.s5cmd, "s5cmd", os.Getenv("HYPERFLOW_S5CMD"), "s5cmd binary for the staging-many comparison (scripts/bench.sh installs it; default $HYPERFLOW_S5CMD)")
-	flag.IntVar(&o.manyReps, "many-reps", 3, "runs of every way in staging-many (the median counts)")
+	flag.IntVar(&o.manyReps, "many-reps", 5, "runs of every way in staging-many (the median counts)")
 	flag.BoolVar(&o.keepProfiles, "keep-profiles", false, "also keep the raw pprof profiles next to the JSON")
 	flag.Func("executor-env", "K=V for the executor of the overhead runs (repeatable; for experiments such as OUTPUT_TAIL=4096)",
 		func(kv string) error {
