@@ -274,6 +274,21 @@ func best(runs []*loadRun, prog string, threads int, better func(a, b *loadRun) 
 	return top, nil
 }
 
+// allCPUPerJob is the CPU of every process per job answered, in ms: the
+// consumer, its commands, the broker and hyperflow-submit. BrokerCPUSeconds
+// must be known.
+func (r *loadRun) allCPUPerJob() float64 {
+	return (r.CPUSeconds + r.ChildrenCPUSeconds + *r.BrokerCPUSeconds + r.SubmitCPUSeconds) * 1000 / float64(r.Summary.Replies)
+}
+
+// jobsRatioRow is a row of run's jobs/s against base's, with their ratio.
+func jobsRatioRow(sec, figure string, run, base *loadRun) row {
+	ratio := run.Summary.JobsPerSecond / base.Summary.JobsPerSecond
+	return row{Section: sec, Figure: figure, Unit: "jobs/s",
+		Value: ptr(run.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(ratio),
+		Cmp: fmt.Sprintf("%.2f", ratio), Verdict: verdictInfo}
+}
+
 func moreJobsPerSecond(a, b *loadRun) bool { return a.Summary.JobsPerSecond > b.Summary.JobsPerSecond }
 func lowerP50(a, b *loadRun) bool          { return a.Summary.LatencyMS.P50 < b.Summary.LatencyMS.P50 }
 
@@ -285,22 +300,17 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 		b.rep.add(row{Section: sec, Figure: th + ": jobs/s", Text: "error", Verdict: verdictError, Note: err.Error()})
 		return
 	}
-	ratio := e.Summary.JobsPerSecond / base.Summary.JobsPerSecond
-	r := row{Section: sec, Figure: th + ": jobs/s", Unit: "jobs/s",
-		Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(ratio),
-		Cmp: fmt.Sprintf("%.2f", ratio), Verdict: verdictInfo}
+	r := jobsRatioRow(sec, th+": jobs/s", e, base)
 	// Goal of issue 14: at every THREADS measured (1, 2 and 8).
 	r.Goal = "ratio ≥ 0.90"
 	r.Cmp += " (goal ≥ 0.90)"
-	r.Verdict = verdict(ratio >= 0.90)
+	r.Verdict = verdict(*r.Ratio >= 0.90)
 	b.rep.add(r)
 	if c, err := best(runs, progConfirmed, t, moreJobsPerSecond); err == nil {
-		cr := e.Summary.JobsPerSecond / c.Summary.JobsPerSecond
-		b.rep.add(row{Section: sec, Figure: th + ": jobs/s vs baseline with confirms", Unit: "jobs/s",
-			Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(c.Summary.JobsPerSecond), Ratio: ptr(cr),
-			Cmp:     fmt.Sprintf("%.2f (baseline with confirms ÷ baseline %.2f)", cr, c.Summary.JobsPerSecond/base.Summary.JobsPerSecond),
-			Verdict: verdictInfo,
-			Note:    "baseline --confirm: acknowledges a job once the broker confirmed its reply, as wire.md requires of the executor"})
+		cr := jobsRatioRow(sec, th+": jobs/s vs baseline with confirms", e, c)
+		cr.Cmp += fmt.Sprintf(" (baseline with confirms ÷ baseline %.2f)", c.Summary.JobsPerSecond/base.Summary.JobsPerSecond)
+		cr.Note = "baseline --confirm: acknowledges a job once the broker confirmed its reply, as wire.md requires of the executor"
+		b.rep.add(cr)
 		if c.BrokerCPUSeconds != nil {
 			b.rep.add(row{Section: sec, Figure: th + ": broker CPU per job, baseline with confirms", Unit: "ms",
 				Value: ptr(*c.BrokerCPUSeconds * 1000 / float64(c.Summary.Replies)), Verdict: verdictInfo,
@@ -308,11 +318,9 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 		}
 	}
 	if x, err := best(runs, progTx, t, moreJobsPerSecond); err == nil {
-		xr := x.Summary.JobsPerSecond / base.Summary.JobsPerSecond
-		b.rep.add(row{Section: sec, Figure: th + ": baseline in a transaction vs baseline", Unit: "jobs/s",
-			Value: ptr(x.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(xr),
-			Cmp: fmt.Sprintf("%.2f", xr), Verdict: verdictInfo,
-			Note: "baseline --tx: reply and ack in one transaction, one round trip per job; not the executor's contract (a refused reply's ack still applies)"})
+		xr := jobsRatioRow(sec, th+": baseline in a transaction vs baseline", x, base)
+		xr.Note = "baseline --tx: reply and ack in one transaction, one round trip per job; not the executor's contract (a refused reply's ack still applies)"
+		b.rep.add(xr)
 	}
 	for _, q := range []struct {
 		name   string
@@ -344,10 +352,7 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 			br.Cmp = fmt.Sprintf("%.1f×", ebr/bbr)
 		}
 		b.rep.add(br)
-		all := func(r *loadRun) float64 {
-			return (r.CPUSeconds + r.ChildrenCPUSeconds + *r.BrokerCPUSeconds + r.SubmitCPUSeconds) * 1000 / float64(r.Summary.Replies)
-		}
-		ea, ba := all(e), all(base)
+		ea, ba := e.allCPUPerJob(), base.allCPUPerJob()
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 			Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo,
 			Note: "consumer + its commands + broker + hyperflow-submit; when they fill the cores, jobs/s ratio ≈ this baseline ÷ executor"})
@@ -468,20 +473,16 @@ func (b *bench) eventsSetting(sec string, d *overheadData) {
 			b.rep.add(row{Section: sec, Figure: th + ": jobs/s", Text: "error", Verdict: verdictError, Note: err.Error()})
 			continue
 		}
-		ratio := e.Summary.JobsPerSecond / base.Summary.JobsPerSecond
-		b.rep.add(row{Section: sec, Figure: th + ": jobs/s", Unit: "jobs/s",
-			Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(base.Summary.JobsPerSecond), Ratio: ptr(ratio),
-			Cmp: fmt.Sprintf("%.2f", ratio), Verdict: verdictInfo,
-			Note: map[string]string{"lifecycle": "job.started and job.finished only", "off": "no job events"}[ev]})
+		er := jobsRatioRow(sec, th+": jobs/s", e, base)
+		er.Note = map[string]string{"lifecycle": "job.started and job.finished only", "off": "no job events"}[ev]
+		b.rep.add(er)
 		if ev == "off" {
 			// The same broker work per job but the events: what is left
 			// is the executor's own cost.
 			if c, err := best(d.Runs, progConfirmed, threads, moreJobsPerSecond); err == nil {
-				r := e.Summary.JobsPerSecond / c.Summary.JobsPerSecond
-				b.rep.add(row{Section: sec, Figure: th + ": jobs/s vs baseline with confirms", Unit: "jobs/s",
-					Value: ptr(e.Summary.JobsPerSecond), Baseline: ptr(c.Summary.JobsPerSecond), Ratio: ptr(r),
-					Cmp: fmt.Sprintf("%.2f", r), Verdict: verdictInfo,
-					Note: "both answer with a confirmed, persistent reply and no events: the executor's own cost"})
+				cr := jobsRatioRow(sec, th+": jobs/s vs baseline with confirms", e, c)
+				cr.Note = "both answer with a confirmed, persistent reply and no events: the executor's own cost"
+				b.rep.add(cr)
 			}
 		}
 		ecpu, bcpu := perJob(e, e.CPUSeconds), perJob(base, base.CPUSeconds)
@@ -492,10 +493,7 @@ func (b *bench) eventsSetting(sec string, d *overheadData) {
 			brokerPerJob[ev] = ebr
 			b.rep.add(row{Section: sec, Figure: th + ": broker CPU per job", Unit: "ms",
 				Value: ptr(ebr), Baseline: ptr(bbr), Cmp: fmt.Sprintf("%.1f×", ebr/bbr), Verdict: verdictInfo})
-			all := func(r *loadRun) float64 {
-				return perJob(r, r.CPUSeconds+r.ChildrenCPUSeconds+*r.BrokerCPUSeconds+r.SubmitCPUSeconds)
-			}
-			ea, ba := all(e), all(base)
+			ea, ba := e.allCPUPerJob(), base.allCPUPerJob()
 			b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 				Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo})
 		}
