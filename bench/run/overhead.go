@@ -64,11 +64,10 @@ type overheadData struct {
 	UnloadedJobs    int        `json:"unloaded_jobs"`
 	UnloadedThreads int        `json:"unloaded_threads"`
 	Unloaded        []*loadRun `json:"unloaded_runs"`
-	// EventsRuns: the executor at EventsThreads with the events setting
-	// lifecycle and off (Events of each run), against the baseline runs
-	// of the same THREADS above.
-	EventsThreads int        `json:"events_threads,omitempty"`
-	EventsRuns    []*loadRun `json:"events_runs,omitempty"`
+	// EventsRuns: the executor with the events setting lifecycle and off
+	// (Events of each run) at every THREADS, against the baseline runs of
+	// the same THREADS above.
+	EventsRuns []*loadRun `json:"events_runs,omitempty"`
 }
 
 // load starts prog, sends it jobs trivial jobs with inflight in flight,
@@ -202,21 +201,16 @@ func (b *bench) overhead(ctx context.Context) {
 		}
 		*into = append(*into, r)
 	}
-	// At eventsThreads the executor with the events settings lifecycle
-	// and off takes turns with the others too (eventsSetting).
+	// The executor with the events settings lifecycle and off takes turns
+	// with the others too (eventsSetting).
 	type turn struct{ prog, events string }
-	if slices.Contains(o.threads, eventsThreads) {
-		d.EventsThreads = eventsThreads
-	}
 	for _, t := range o.threads {
 		for rep := range o.reps {
 			order := []turn{{progExecutor, ""}, {progBaseline, ""}, {progConfirmed, ""}}
 			if o.txBaseline {
 				order = append(order, turn{progTx, ""})
 			}
-			if t == eventsThreads {
-				order = append(order, turn{progExecutor, "lifecycle"}, turn{progExecutor, "off"})
-			}
+			order = append(order, turn{progExecutor, "lifecycle"}, turn{progExecutor, "off"})
 			if rep%2 == 1 {
 				slices.Reverse(order)
 			}
@@ -232,8 +226,8 @@ func (b *bench) overhead(ctx context.Context) {
 			return
 		}
 		b.overheadRows(sec, t, d.Runs)
+		b.eventsSetting(sec, t, d)
 	}
-	b.eventsSetting(sec, d)
 	for rep := range o.reps {
 		order := []string{progExecutor, progBaseline}
 		if rep%2 == 1 {
@@ -436,20 +430,12 @@ func (b *bench) progressCost(ctx context.Context) {
 		Note: "six progress events per job, each summing the process group's /proc entries"})
 }
 
-// eventsThreads is the THREADS at which the executor also runs with the
-// events settings lifecycle and off.
-const eventsThreads = 2
-
-// eventsSetting reports the executor with fewer events per job: the events
-// setting lifecycle (job.started and job.finished) and off (none), at
-// eventsThreads, in turn with the runs of the executor and the baselines
-// at that THREADS; and from the broker's CPU per job with all, lifecycle
-// and off, what one event costs the broker.
-func (b *bench) eventsSetting(sec string, d *overheadData) {
-	threads := d.EventsThreads
-	if threads == 0 {
-		return // not among the THREADS measured
-	}
+// eventsSetting reports the executor with fewer events per job at threads:
+// the events setting lifecycle (job.started and job.finished) and off
+// (none), in turn with the runs of the executor and the baselines at that
+// THREADS; and from the broker's CPU per job with all and off, what one
+// event costs the broker.
+func (b *bench) eventsSetting(sec string, threads int, d *overheadData) {
 	base, berr := best(d.Runs, progBaseline, threads, moreJobsPerSecond)
 	all, aerr := best(d.Runs, progExecutor, threads, moreJobsPerSecond)
 	if err := errors.Join(berr, aerr); err != nil {
@@ -476,14 +462,15 @@ func (b *bench) eventsSetting(sec string, d *overheadData) {
 		er := jobsRatioRow(sec, th+": jobs/s", e, base)
 		er.Note = map[string]string{"lifecycle": "job.started and job.finished only", "off": "no job events"}[ev]
 		b.rep.add(er)
-		if ev == "off" {
-			// The same broker work per job but the events: what is left
-			// is the executor's own cost.
-			if c, err := best(d.Runs, progConfirmed, threads, moreJobsPerSecond); err == nil {
-				cr := jobsRatioRow(sec, th+": jobs/s vs baseline with confirms", e, c)
-				cr.Note = "both answer with a confirmed, persistent reply and no events: the executor's own cost"
-				b.rep.add(cr)
-			}
+		if ev == "lifecycle" {
+			continue // the CPU rows of off say where the events' cost goes
+		}
+		// Off: the same broker work per job as the baseline with
+		// confirms; what is left is the executor's own cost.
+		if c, err := best(d.Runs, progConfirmed, threads, moreJobsPerSecond); err == nil {
+			cr := jobsRatioRow(sec, th+": jobs/s vs baseline with confirms", e, c)
+			cr.Note = "both answer with a confirmed, persistent reply and no events: the executor's own cost"
+			b.rep.add(cr)
 		}
 		ecpu, bcpu := perJob(e, e.CPUSeconds), perJob(base, base.CPUSeconds)
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job (consumer process)", Unit: "ms",
@@ -499,7 +486,7 @@ func (b *bench) eventsSetting(sec string, d *overheadData) {
 		}
 	}
 	// The broker's cost of one event: all (4 job events for these jobs)
-	// against off (none), and lifecycle (2) against off.
+	// against off (none).
 	if a, ok := brokerPerJob["all"]; ok {
 		if off, ok := brokerPerJob["off"]; ok {
 			v := (a - off) / 4
