@@ -49,6 +49,9 @@ type loadRun struct {
 	// BrokerCPUSeconds: the broker's (beam.smp) during the load, when the
 	// broker is the private one of scripts/rabbitmq.sh.
 	BrokerCPUSeconds *float64 `json:"broker_cpu_s,omitempty"`
+	// CPUsIdle: the share of the machine's CPU time that was idle during
+	// the load (/proc/stat), when it could be read.
+	CPUsIdle *float64 `json:"cpus_idle,omitempty"`
 	// SubmitCPUSeconds: hyperflow-submit's (publishing the jobs, reading
 	// the replies).
 	SubmitCPUSeconds float64 `json:"submit_cpu_s"`
@@ -107,9 +110,13 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	if b.broker > 0 {
 		broker0, _ = cpuTicks(b.broker)
 	}
+	busy0, idle0, merr := machineTicks()
 	sampler := sampleRSS(c.pid(), 50*time.Millisecond)
 	r.Summary, r.SubmitCPUSeconds, err = b.submit(ctx, queue, jobs, inflight, argv...)
 	sampled := sampler.stop()
+	if busy1, idle1, err := machineTicks(); merr == nil && err == nil && busy1+idle1 > busy0+idle0 {
+		r.CPUsIdle = ptr(float64(idle1-idle0) / float64(busy1-busy0+idle1-idle0))
+	}
 	ticks1, children1, _ := cpuTicksChildren(c.pid())
 	if b.broker > 0 {
 		if broker1, berr := cpuTicks(b.broker); berr == nil {
@@ -350,6 +357,12 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 			Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo,
 			Note: "consumer + its commands + broker + hyperflow-submit; when they fill the cores, jobs/s ratio ≈ this baseline ÷ executor"})
+	}
+	if e.CPUsIdle != nil && base.CPUsIdle != nil {
+		b.rep.add(row{Section: sec, Figure: th + ": CPUs idle", Unit: "%",
+			Value: ptr(100 * *e.CPUsIdle), Baseline: ptr(100 * *base.CPUsIdle),
+			Cmp: fmt.Sprintf("%+.1f points", 100*(*e.CPUsIdle-*base.CPUsIdle)), Verdict: verdictInfo,
+			Note: "share of the machine's CPU time idle during the load (/proc/stat): idle CPUs while jobs wait mean waiting, not work, bounds the jobs/s"})
 	}
 }
 

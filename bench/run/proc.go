@@ -230,6 +230,28 @@ func cpuTicksChildren(pid int) (self, children int64, err error) {
 	return v[0] + v[1], v[2] + v[3], nil
 }
 
+// machineTicks is the whole machine's CPU time from /proc/stat, in clock
+// ticks: busy (user, nice, system, irq, softirq, steal) and idle (idle,
+// iowait).
+func machineTicks() (busy, idle int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected first line of /proc/stat: %q", line)
+	}
+	var v [8]int64
+	for k := range v {
+		if v[k], err = strconv.ParseInt(f[1+k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+	}
+	return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3] + v[4], nil
+}
+
 // brokerPID finds the beam.smp of the private broker of
 // scripts/rabbitmq.sh (its command line carries "-hyperflow_testenv_dir
 // DIR", and DIR/rabbitmqctl is $HYPERFLOW_TEST_RABBITMQCTL); 0 if none.

@@ -56,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn(w)
 	}
 	if !flags.Check {
-		// One P per procs.JobsPerProc slots, unless GOMAXPROCS is set.
+		// One P per procs.JobsPerProc slots (rounded up), unless GOMAXPROCS is set.
 		n, chosen := procs.Set(cfg.Threads, os.Getenv)
 		log.Debug("Go threads running at once", "gomaxprocs", n, "from_environment", !chosen)
 	}
