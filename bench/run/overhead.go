@@ -114,7 +114,7 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	sampler := sampleRSS(c.pid(), 50*time.Millisecond)
 	r.Summary, r.SubmitCPUSeconds, err = b.submit(ctx, queue, jobs, inflight, argv...)
 	sampled := sampler.stop()
-	if busy1, idle1, err := machineTicks(); merr == nil && err == nil && busy1+idle1 > busy0+idle0 {
+	if busy1, idle1, merr1 := machineTicks(); merr == nil && merr1 == nil && busy1+idle1 > busy0+idle0 {
 		r.CPUsIdle = ptr(float64(idle1-idle0) / float64(busy1-busy0+idle1-idle0))
 	}
 	ticks1, children1, _ := cpuTicksChildren(c.pid())
