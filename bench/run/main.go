@@ -21,6 +21,11 @@
 // Usage (from the repository root, after make build):
 //
 //	scripts/with-servers.sh --rabbitmq --s3 -- go run ./bench/run
+//
+// With --ab it compares executor builds instead (compareBuilds), e.g. the
+// build before a change against the build after it:
+//
+//	scripts/with-servers.sh --rabbitmq -- go run ./bench/run --ab old=/tmp/exec-old --ab new=bin/hyperflow-amqp-executor --threads 8 --jobs 3000 --reps 6
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,8 +64,12 @@ type options struct {
 	s5cmd        string
 	manyReps     int
 	executorEnv  []string
-	skip         map[string]bool
-	timeout      time.Duration
+	// ab: executor builds to compare in turn (--ab), by name; abOrder
+	// keeps the order given.
+	ab      map[string]string
+	abOrder []string
+	skip    map[string]bool
+	timeout time.Duration
 }
 
 // steps, in the order they run.
@@ -92,6 +102,25 @@ func parseFlags() (options, error) {
 				return fmt.Errorf("want K=V")
 			}
 			o.executorEnv = append(o.executorEnv, kv)
+			return nil
+		})
+	flag.Func("ab", "NAME=BINARY: compare executor builds in turn, round after round, with both baselines, instead of the standard run (repeatable; --threads, --jobs, --reps = rounds)",
+		func(v string) error {
+			name, bin, ok := strings.Cut(v, "=")
+			if !ok || name == "" || bin == "" || strings.ContainsAny(name, " /") {
+				return fmt.Errorf("want NAME=BINARY, got %q", v)
+			}
+			if slices.Contains([]string{progExecutor, progBaseline, progConfirmed, progTx}, name) {
+				return fmt.Errorf("name %q is taken by the bench", name)
+			}
+			if _, dup := o.ab[name]; dup {
+				return fmt.Errorf("name %q given twice", name)
+			}
+			if o.ab == nil {
+				o.ab = map[string]string{}
+			}
+			o.ab[name] = bin
+			o.abOrder = append(o.abOrder, name)
 			return nil
 		})
 	flag.BoolVar(&o.txBaseline, "tx-baseline", false, "also run the baseline answering in a transaction (one broker round trip per job) in the overhead runs")
@@ -183,6 +212,9 @@ func run(ctx context.Context, opt options) int {
 		}
 	}
 
+	if len(opt.ab) > 0 {
+		return b.compareBuilds(ctx)
+	}
 	for _, s := range steps {
 		if opt.skip[s] {
 			b.rep.add(row{Section: sectionOf(s), Figure: s, Text: "skipped (--skip)", Verdict: verdictSkipped})
@@ -275,6 +307,11 @@ type consumer struct {
 // startExecutor starts the executor on queue with THREADS = threads and
 // waits for its executor.ready event.
 func (b *bench) startExecutor(ctx context.Context, threads int, queue string, env ...string) (*consumer, error) {
+	return b.startExecutorBin(ctx, filepath.Join(b.opt.binDir, "hyperflow-amqp-executor"), threads, queue, env...)
+}
+
+// startExecutorBin is startExecutor with another executor binary.
+func (b *bench) startExecutorBin(ctx context.Context, bin string, threads int, queue string, env ...string) (*consumer, error) {
 	readyc := b.ctl.expectReady(queue)
 	defer b.ctl.forget(queue)
 	env = childEnv(append([]string{
@@ -283,7 +320,7 @@ func (b *bench) startExecutor(ctx context.Context, threads int, queue string, en
 		"SHUTDOWN_GRACE=20s", "HYPERFLOW_TMPDIR=" + b.tmp,
 	}, env...)...)
 	c := &consumer{started: time.Now()}
-	p, err := startProc("executor", filepath.Join(b.opt.binDir, "hyperflow-amqp-executor"), nil, env, nil)
+	p, err := startProc("executor", bin, nil, env, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,9 @@ func (b *bench) loadCmd(ctx context.Context, prog string, threads, jobs, infligh
 	defer b.ctl.deleteQueue(queue)
 	var c *consumer
 	var err error
-	if prog == progExecutor {
+	if bin, ok := b.opt.ab[prog]; ok {
+		c, err = b.startExecutorBin(ctx, bin, threads, queue, env...)
+	} else if prog == progExecutor {
 		c, err = b.startExecutor(ctx, threads, queue, env...)
 	} else {
 		c, err = b.startBaseline(ctx, threads, queue, baselineFlags(prog)...)
