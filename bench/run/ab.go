@@ -27,6 +27,9 @@ func (b *bench) compareBuilds(ctx context.Context) int {
 	for _, name := range o.abOrder {
 		fmt.Printf("  %s = %s\n", name, o.ab[name])
 	}
+	if len(o.executorEnv) > 0 {
+		fmt.Printf("  every build with %s\n", strings.Join(o.executorEnv, " "))
+	}
 	failed := false
 	for _, t := range o.threads {
 		// runs[round][prog]
@@ -40,7 +43,11 @@ func (b *bench) compareBuilds(ctx context.Context) int {
 				if ctx.Err() != nil {
 					return 1
 				}
-				r, err := b.load(ctx, p, t, o.jobs, o.inflight)
+				var env []string
+				if _, ok := o.ab[p]; ok {
+					env = o.executorEnv
+				}
+				r, err := b.load(ctx, p, t, o.jobs, o.inflight, env...)
 				if err != nil {
 					logf("   %-16s THREADS=%d round %d: ERROR %v", p, t, round+1, err)
 					failed = true
