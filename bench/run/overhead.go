@@ -355,6 +355,21 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 			br.Cmp = fmt.Sprintf("%.1f×", ebr/bbr)
 		}
 		b.rep.add(br)
+		for _, x := range []struct {
+			figure, note string
+			ev, bv       float64
+		}{
+			{"the commands", "cutime+cstime of the consumer: the /bin/true it ran and reaped", e.ChildrenCPUSeconds, base.ChildrenCPUSeconds},
+			{"hyperflow-submit", "publishing the jobs and reading the replies (the executor's replies carry metrics and output tails)", e.SubmitCPUSeconds, base.SubmitCPUSeconds},
+		} {
+			ev, bv := x.ev*1000/float64(e.Summary.Replies), x.bv*1000/float64(base.Summary.Replies)
+			r := row{Section: sec, Figure: th + ": CPU per job, " + x.figure, Unit: "ms",
+				Value: ptr(ev), Baseline: ptr(bv), Verdict: verdictInfo, Note: x.note}
+			if bv > 0 {
+				r.Cmp = fmt.Sprintf("%.1f×", ev/bv)
+			}
+			b.rep.add(r)
+		}
 		ea, ba := e.allCPUPerJob(), base.allCPUPerJob()
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 			Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo,
