@@ -55,7 +55,7 @@ func (b *bench) compareBuilds(ctx context.Context) int {
 				}
 				runs[round][p] = r
 				logf("   %-16s THREADS=%d round %d: %7.1f jobs/s  CPU per job %.3f ms, broker %s, CPUs idle %s",
-					p, t, round+1, r.Summary.JobsPerSecond, perJobMS(r, r.CPUSeconds), brokerPerJob(r), idlePct(r))
+					p, t, round+1, r.Summary.JobsPerSecond, perJobMS(r, r.CPUSeconds), brokerMS(r), idlePct(r))
 			}
 		}
 		printAB(t, progs, runs)
@@ -66,17 +66,15 @@ func (b *bench) compareBuilds(ctx context.Context) int {
 	return 0
 }
 
-func perJobMS(r *loadRun, seconds float64) float64 {
-	return seconds * 1000 / float64(r.Summary.Replies)
-}
-
-func brokerPerJob(r *loadRun) string {
+// brokerMS is the broker's CPU per job of r, or "-".
+func brokerMS(r *loadRun) string {
 	if r.BrokerCPUSeconds == nil {
 		return "-"
 	}
 	return fmt.Sprintf("%.3f ms", perJobMS(r, *r.BrokerCPUSeconds))
 }
 
+// idlePct is the idle CPUs during r, or "-".
 func idlePct(r *loadRun) string {
 	if r.CPUsIdle == nil {
 		return "-"
@@ -129,24 +127,21 @@ func printAB(t int, progs []string, runs []map[string]*loadRun) {
 			}
 			cells = append(cells, fmt.Sprintf("%.3f", mean(v)), fmt.Sprintf("%.3f", median(v)), fmt.Sprintf("%.3f", stddev(v)))
 		}
-		cells = append(cells, msOrDash(own), msOrDash(broker), msOrDash(all), pctOrDash(idle), fmt.Sprint(len(jps)))
+		cells = append(cells, meanOrDash(own, "ms"), meanOrDash(broker, "ms"), meanOrDash(all, "ms"), meanOrDash(idle, "%"), fmt.Sprint(len(jps)))
 		fmt.Fprintln(w, strings.Join(cells, "\t"))
 	}
 	w.Flush()
 }
 
-func msOrDash(v []float64) string {
+// meanOrDash is the mean of v with its unit (ms: 3 decimals, %: 1), or "-".
+func meanOrDash(v []float64, unit string) string {
 	if len(v) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.3f ms", mean(v))
-}
-
-func pctOrDash(v []float64) string {
-	if len(v) == 0 {
-		return "-"
+	if unit == "%" {
+		return fmt.Sprintf("%.1f %%", mean(v))
 	}
-	return fmt.Sprintf("%.1f %%", mean(v))
+	return fmt.Sprintf("%.3f %s", mean(v), unit)
 }
 
 func mean(v []float64) float64 {

@@ -281,7 +281,22 @@ func best(runs []*loadRun, prog string, threads int, better func(a, b *loadRun) 
 // consumer, its commands, the broker and hyperflow-submit. BrokerCPUSeconds
 // must be known.
 func (r *loadRun) allCPUPerJob() float64 {
-	return (r.CPUSeconds + r.ChildrenCPUSeconds + *r.BrokerCPUSeconds + r.SubmitCPUSeconds) * 1000 / float64(r.Summary.Replies)
+	return perJobMS(r, r.CPUSeconds+r.ChildrenCPUSeconds+*r.BrokerCPUSeconds+r.SubmitCPUSeconds)
+}
+
+// perJobMS is seconds (of CPU) per job answered in r, in ms.
+func perJobMS(r *loadRun, seconds float64) float64 {
+	return seconds * 1000 / float64(r.Summary.Replies)
+}
+
+// cpuRow is a row of a CPU figure per job (ms) against the baseline's, with
+// their ratio.
+func cpuRow(sec, figure string, v, base float64, note string) row {
+	r := row{Section: sec, Figure: figure, Unit: "ms", Value: ptr(v), Baseline: ptr(base), Verdict: verdictInfo, Note: note}
+	if base > 0 {
+		r.Cmp = fmt.Sprintf("%.1f×", v/base)
+	}
+	return r
 }
 
 // jobsRatioRow is a row of run's jobs/s against base's, with their ratio.
@@ -316,7 +331,7 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 		b.rep.add(cr)
 		if c.BrokerCPUSeconds != nil {
 			b.rep.add(row{Section: sec, Figure: th + ": broker CPU per job, baseline with confirms", Unit: "ms",
-				Value: ptr(*c.BrokerCPUSeconds * 1000 / float64(c.Summary.Replies)), Verdict: verdictInfo,
+				Value: ptr(perJobMS(c, *c.BrokerCPUSeconds)), Verdict: verdictInfo,
 				Note: "persistent replies, confirmed"})
 		}
 	}
@@ -336,40 +351,15 @@ func (b *bench) overheadRows(sec string, t int, runs []*loadRun) {
 			Value: ptr(q.ev), Baseline: ptr(q.bv), Cmp: fmt.Sprintf("%+.2f ms", q.ev-q.bv), Verdict: verdictInfo,
 			Note: fmt.Sprintf("mostly queueing: %d jobs wait for %d slots (≈ %d ÷ jobs/s)", b.opt.inflight, t, b.opt.inflight)})
 	}
-	ecpu := e.CPUSeconds * 1000 / float64(e.Summary.Replies)
-	bcpu := base.CPUSeconds * 1000 / float64(base.Summary.Replies)
-	cpu := row{Section: sec, Figure: th + ": CPU per job (consumer process)", Unit: "ms",
-		Value: ptr(ecpu), Baseline: ptr(bcpu), Verdict: verdictInfo,
-		Note: "utime+stime of the consumer itself (not of /bin/true) ÷ jobs"}
-	if bcpu > 0 {
-		cpu.Cmp = fmt.Sprintf("%.1f×", ecpu/bcpu)
-	}
-	b.rep.add(cpu)
+	b.rep.add(cpuRow(sec, th+": CPU per job (consumer process)", perJobMS(e, e.CPUSeconds), perJobMS(base, base.CPUSeconds),
+		"utime+stime of the consumer itself (not of /bin/true) ÷ jobs"))
 	if e.BrokerCPUSeconds != nil && base.BrokerCPUSeconds != nil {
-		ebr := *e.BrokerCPUSeconds * 1000 / float64(e.Summary.Replies)
-		bbr := *base.BrokerCPUSeconds * 1000 / float64(base.Summary.Replies)
-		br := row{Section: sec, Figure: th + ": broker CPU per job", Unit: "ms",
-			Value: ptr(ebr), Baseline: ptr(bbr), Verdict: verdictInfo,
-			Note: "beam.smp utime+stime ÷ jobs: the executor also publishes 4 events and confirms its replies"}
-		if bbr > 0 {
-			br.Cmp = fmt.Sprintf("%.1f×", ebr/bbr)
-		}
-		b.rep.add(br)
-		for _, x := range []struct {
-			figure, note string
-			ev, bv       float64
-		}{
-			{"the commands", "cutime+cstime of the consumer: the /bin/true it ran and reaped", e.ChildrenCPUSeconds, base.ChildrenCPUSeconds},
-			{"hyperflow-submit", "publishing the jobs and reading the replies (the executor's replies carry metrics and output tails)", e.SubmitCPUSeconds, base.SubmitCPUSeconds},
-		} {
-			ev, bv := x.ev*1000/float64(e.Summary.Replies), x.bv*1000/float64(base.Summary.Replies)
-			r := row{Section: sec, Figure: th + ": CPU per job, " + x.figure, Unit: "ms",
-				Value: ptr(ev), Baseline: ptr(bv), Verdict: verdictInfo, Note: x.note}
-			if bv > 0 {
-				r.Cmp = fmt.Sprintf("%.1f×", ev/bv)
-			}
-			b.rep.add(r)
-		}
+		b.rep.add(cpuRow(sec, th+": broker CPU per job", perJobMS(e, *e.BrokerCPUSeconds), perJobMS(base, *base.BrokerCPUSeconds),
+			"beam.smp utime+stime ÷ jobs: the executor also publishes 4 events and confirms its replies"))
+		b.rep.add(cpuRow(sec, th+": CPU per job, the commands", perJobMS(e, e.ChildrenCPUSeconds), perJobMS(base, base.ChildrenCPUSeconds),
+			"cutime+cstime of the consumer: the /bin/true it ran and reaped"))
+		b.rep.add(cpuRow(sec, th+": CPU per job, hyperflow-submit", perJobMS(e, e.SubmitCPUSeconds), perJobMS(base, base.SubmitCPUSeconds),
+			"publishing the jobs and reading the replies (the executor's replies carry metrics and output tails)"))
 		ea, ba := e.allCPUPerJob(), base.allCPUPerJob()
 		b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 			Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo,
@@ -471,10 +461,9 @@ func (b *bench) eventsSetting(sec string, threads int, d *overheadData) {
 	if err := errors.Join(berr, aerr); err != nil {
 		return // the THREADS rows say why
 	}
-	perJob := func(r *loadRun, v float64) float64 { return v * 1000 / float64(r.Summary.Replies) }
 	brokerPerJob := map[string]float64{}
 	if all.BrokerCPUSeconds != nil {
-		brokerPerJob["all"] = perJob(all, *all.BrokerCPUSeconds)
+		brokerPerJob["all"] = perJobMS(all, *all.BrokerCPUSeconds)
 	}
 	for _, ev := range []string{"lifecycle", "off"} {
 		var runs []*loadRun
@@ -502,14 +491,10 @@ func (b *bench) eventsSetting(sec string, threads int, d *overheadData) {
 			cr.Note = "both answer with a confirmed, persistent reply and no events: the executor's own cost"
 			b.rep.add(cr)
 		}
-		ecpu, bcpu := perJob(e, e.CPUSeconds), perJob(base, base.CPUSeconds)
-		b.rep.add(row{Section: sec, Figure: th + ": CPU per job (consumer process)", Unit: "ms",
-			Value: ptr(ecpu), Baseline: ptr(bcpu), Cmp: fmt.Sprintf("%.1f×", ecpu/bcpu), Verdict: verdictInfo})
+		b.rep.add(cpuRow(sec, th+": CPU per job (consumer process)", perJobMS(e, e.CPUSeconds), perJobMS(base, base.CPUSeconds), ""))
 		if e.BrokerCPUSeconds != nil && base.BrokerCPUSeconds != nil {
-			ebr, bbr := perJob(e, *e.BrokerCPUSeconds), perJob(base, *base.BrokerCPUSeconds)
-			brokerPerJob[ev] = ebr
-			b.rep.add(row{Section: sec, Figure: th + ": broker CPU per job", Unit: "ms",
-				Value: ptr(ebr), Baseline: ptr(bbr), Cmp: fmt.Sprintf("%.1f×", ebr/bbr), Verdict: verdictInfo})
+			brokerPerJob[ev] = perJobMS(e, *e.BrokerCPUSeconds)
+			b.rep.add(cpuRow(sec, th+": broker CPU per job", brokerPerJob[ev], perJobMS(base, *base.BrokerCPUSeconds), ""))
 			ea, ba := e.allCPUPerJob(), base.allCPUPerJob()
 			b.rep.add(row{Section: sec, Figure: th + ": CPU per job, all processes", Unit: "ms",
 				Value: ptr(ea), Baseline: ptr(ba), Cmp: fmt.Sprintf("%.2f", ba/ea), Verdict: verdictInfo})
