@@ -108,8 +108,8 @@ func main() {
 		name, dirn, _ := strings.Cut(*phase, ":")
 		if name == "cloud" || name == "nfs" {
 			// The executor's code runs with the Go threads the
-			// executor gives itself at its default threads (1).
-			procs.Set(1, os.Getenv)
+			// executor gives itself at its default threads.
+			procs.Set(config.Default().Threads, os.Getenv)
 		}
 		r, err := runPhase(name, dirn, *work, *bucket)
 		if err != nil {

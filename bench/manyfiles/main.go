@@ -145,8 +145,8 @@ func main() {
 	}
 	// Only the executor's code runs in this process (s5cmd and the proxy
 	// are processes of their own): with the Go threads the executor gives
-	// itself at its default threads (1).
-	procs.Set(1, os.Getenv)
+	// itself at its default threads.
+	procs.Set(config.Default().Threads, os.Getenv)
 	if err := run(*reps, *delay, *conc, *also, *s5, *dir, strings.Split(*only, ",")); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/manyfiles:", err)
